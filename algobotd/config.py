@@ -1,0 +1,337 @@
+"""TOML -> typed, validated config.
+
+Every error names the key path, e.g. ``risk.max_position_pct: must be between 0 and 1, got 1.5``.
+Sections are dataclasses; a field's ``metadata["check"]`` validates its value. Unknown keys,
+wrong types and out-of-range values all raise :class:`ConfigError`; the CLI prints it as one
+line and exits with status 78 (EX_CONFIG).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EX_CONFIG = 78
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+class ConfigError(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+# --- value checks ---------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]  # returns an error message or None
+
+
+def between(lo: float, hi: float) -> Check:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}, got {v!r}"
+
+
+def positive(v: float) -> str | None:
+    return None if v > 0 else f"must be > 0, got {v!r}"
+
+
+def non_negative(v: float) -> str | None:
+    return None if v >= 0 else f"must be >= 0, got {v!r}"
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}, got {v!r}"
+
+
+def speed_check(v: Any) -> str | None:
+    if isinstance(v, str):
+        return None if v in ("max", "realtime") else f"must be \"max\", \"realtime\" or a number > 0, got {v!r}"
+    return None if v > 0 else f"must be \"max\", \"realtime\" or a number > 0, got {v!r}"
+
+
+def symbols_check(v: list[str]) -> str | None:
+    for s in v:
+        if not s or not s.replace(".", "").replace("-", "").isalnum() or s.upper() != s:
+            return f"symbols must be upper-case tickers, got {s!r}"
+    return None if len(set(v)) == len(v) else "symbols must not repeat"
+
+
+def opt(default: Any, check: Check | None = None, doc: str = "") -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"check": check, "doc": doc})
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    dir: str = opt("state", doc="DuckDB file, models, socket when not under systemd")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    symbols: int = opt(20, between(1, 5000))
+    seed: int = opt(42)
+    speed: float | str = opt(60.0, speed_check)
+    start: str = opt("2024-01-02", doc="first simulated trading day (YYYY-MM-DD)")
+    warmup_bars: int = opt(120, between(0, 100_000))
+    news_rate: float = opt(0.002, between(0, 1), doc="probability of a news item per symbol-bar")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    path: str = opt("", doc="DuckDB file (its bars table), CSV or Parquet with symbol,ts,open,high,low,close,volume")
+    speed: float | str = opt("max", speed_check)
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    kind: str = opt("sim", one_of("sim", "replay", "alpaca", "ib"))
+    symbols: list[str] = opt([], symbols_check)
+    bar_seconds: int = opt(60, between(1, 86_400))
+    grace_seconds: float = opt(2.0, non_negative, doc="BarClock waits this long for late symbols")
+    sim: SimConfig = field(default_factory=SimConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    initial_cash: float = opt(1_000_000.0, positive)
+    slippage_bps: float = opt(1.0, between(0, 1000))
+    participation: float = opt(0.1, between(0.0001, 1), doc="max share of a bar's volume one order may fill")
+    commission: str = opt("ib", one_of("ib", "alpaca", "none"))
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    kind: str = opt("paper", one_of("paper", "alpaca", "ib"))
+    paper: PaperConfig = field(default_factory=PaperConfig)
+
+
+@dataclass(frozen=True)
+class AlpacaConfig:
+    paper: bool = opt(True)
+    data_feed: str = opt("iex", one_of("iex", "sip"))
+    rest_url: str = opt("")
+    data_url: str = opt("")
+    data_stream_url: str = opt("")
+    trading_stream_url: str = opt("")
+
+
+@dataclass(frozen=True)
+class IBConfig:
+    host: str = opt("127.0.0.1")
+    port: int = opt(4002, between(1, 65535))
+    client_id: int = opt(17, between(0, 2**31 - 1))
+    account: str = opt("")
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    socket: str = opt("")
+    group: str = opt("", doc="if set, the socket is mode 0660 and owned by this group")
+    allow_uids: list[int] = opt([])
+    allow_groups: list[str] = opt([])
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = opt("baseline", one_of("baseline", "sma_cross"))
+    lookback: int = opt(30, between(2, 10_000), doc="baseline: momentum window in bars")
+    vol_window: int = opt(60, between(2, 10_000), doc="baseline: volatility window in bars")
+    entry_z: float = opt(1.0, non_negative, doc="baseline: enter long when the momentum z-score exceeds this")
+    exit_z: float = opt(0.0, doc="baseline: exit when the z-score falls below this")
+    fast: int = opt(10, between(1, 10_000), doc="sma_cross: fast window")
+    slow: int = opt(30, between(2, 10_000), doc="sma_cross: slow window")
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    max_position_pct: float = opt(0.10, between(0, 1), doc="target value of one position, share of equity")
+    max_gross_pct: float = opt(1.0, between(0, 10), doc="cap on gross exposure, share of equity")
+    min_order_value: float = opt(100.0, non_negative)
+    allow_short: bool = opt(False)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    flush_seconds: float = opt(0.5, positive, doc="writer flushes at least this often")
+    flush_rows: int = opt(5000, between(1, 10_000_000), doc="... or when this many rows are queued")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = opt("info", one_of("debug", "info", "warning", "error"))
+    format: str = opt("auto", one_of("auto", "json", "console"))
+
+
+@dataclass(frozen=True)
+class Config:
+    state: StateConfig = field(default_factory=StateConfig)
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
+    ib: IBConfig = field(default_factory=IBConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.state.dir)
+
+    def cross_check(self) -> None:
+        """Rules that involve more than one key."""
+        if self.model.kind == "sma_cross" and self.model.fast >= self.model.slow:
+            raise ConfigError("model.fast", f"must be smaller than model.slow ({self.model.slow}), got {self.model.fast}")
+        if self.feed.kind == "replay" and not self.feed.replay.path:
+            raise ConfigError("feed.replay.path", "required when feed.kind = \"replay\"")
+
+
+# --- building typed objects from dicts ------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(path: str, tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(tp):
+            try:
+                return _coerce(path, arm, value)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        names = " or ".join(_type_name(a) for a in typing.get_args(tp))
+        raise ConfigError(path, f"expected {names}, got {type(value).__name__} {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {type(value).__name__} {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(f"{path}[{i}]", item_tp, v) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a table, got {type(value).__name__} {value!r}")
+        return build(tp, value, path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(path, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            where = f"{prefix}.{key}" if prefix else key
+            known = ", ".join(sorted(fields))
+            raise ConfigError(where, f"unknown key (known keys here: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        path = f"{prefix}.{name}" if prefix else name
+        value = _coerce(path, hints[name], data[name])
+        check = f.metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(path, problem)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value``; the value is parsed as TOML, falling back to a bare string."""
+    if "=" not in text:
+        raise ConfigError(text, "override must look like section.key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(key or text, "override must look like section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def _merge(base: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = base
+    for i, k in enumerate(keys[:-1]):
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(keys[: i + 1]), "is not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Iterable[str] = (),
+    state_dir: str | None = None,
+) -> Config:
+    cfg_path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(cfg_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(str(cfg_path), "config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(cfg_path), f"invalid TOML: {exc}") from None
+    for item in overrides:
+        keys, value = _parse_override(item)
+        _merge(raw, keys, value)
+    if state_dir is not None:
+        _merge(raw, ["state", "dir"], state_dir)
+    cfg = build(Config, raw)
+    cfg.cross_check()
+    return cfg
+
+
+def dump(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def load_credentials(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read a ``KEY=VALUE`` credentials file; refuses one that others can read."""
+    p = Path(path)
+    mode = stat.S_IMODE(p.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(str(p), f"credentials file must be mode 0600, is {mode:04o}")
+    creds = {}
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigError(f"{p}:{n}", "expected KEY=VALUE")
+        k, v = line.split("=", 1)
+        creds[k.strip()] = v.strip()
+    return creds
