@@ -84,7 +84,6 @@ class SimConfig:
     seed: int = opt(42)
     speed: float | str = opt(60.0, speed_check)
     start: str = opt("2024-01-02", doc="first simulated trading day (YYYY-MM-DD)")
-    warmup_bars: int = opt(120, between(0, 100_000))
     news_rate: float = opt(0.002, between(0, 1), doc="probability of a news item per symbol-bar")
 
 
@@ -100,6 +99,7 @@ class FeedConfig:
     symbols: list[str] = opt([], symbols_check)
     bar_seconds: int = opt(60, between(1, 86_400))
     grace_seconds: float = opt(2.0, non_negative, doc="BarClock waits this long for late symbols")
+    warmup_bars: int = opt(120, between(0, 100_000), doc="history fed to features/models before trading")
     sim: SimConfig = field(default_factory=SimConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
 

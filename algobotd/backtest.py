@@ -1,0 +1,145 @@
+"""``algobotd backtest``: the live engine on simulated time, as fast as the machine allows.
+
+Results go to their own DuckDB file (never the live store); the summary compares the
+strategy, after commissions and slippage, with buy-and-hold of the same universe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import structlog
+
+from algobotd.assembly import assemble, warm_up
+from algobotd.config import Config, ConfigError, dump
+from algobotd.daemon import store_path
+from algobotd.store.writer import StoreWriter
+from algobotd.validate.metrics import summarize
+
+log = structlog.get_logger(__name__)
+
+SUMMARY_KEYS = ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "commission", "final_equity",
+                "buy_and_hold_return")
+
+
+def prepare_out(cfg: Config, out: Path) -> None:
+    """Refuse to write into the live store; replace an earlier result file."""
+    out = out.resolve()
+    if out == store_path(cfg).resolve():
+        raise ConfigError("--out", f"{out} is the live store; backtests write to their own file")
+    if out.exists():
+        try:
+            with duckdb.connect(str(out), read_only=True) as con:
+                kinds = {r[0] for r in con.execute("SELECT DISTINCT kind FROM runs").fetchall()}
+        except duckdb.Error:
+            raise ConfigError("--out", f"{out} exists and is not a backtest result file; refusing to overwrite") from None
+        if kinds - {"backtest"}:
+            raise ConfigError("--out", f"{out} holds {sorted(kinds)} runs, not only backtests; refusing to overwrite")
+        out.unlink()
+        Path(str(out) + ".wal").unlink(missing_ok=True)
+
+
+def _day_ns(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
+
+
+def _end_ns(end: str | None) -> int | None:
+    """--end is inclusive: stop at midnight UTC after that day."""
+    return None if not end else _day_ns(dt.date.fromisoformat(end) + dt.timedelta(days=1))
+
+
+async def run_backtest(
+    cfg: Config,
+    out: Path,
+    *,
+    bars: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    data: str | None = None,
+) -> dict[str, Any]:
+    if start:
+        cfg = dataclasses.replace(cfg, feed=dataclasses.replace(cfg.feed, sim=dataclasses.replace(cfg.feed.sim, start=start)))
+    cfg = dataclasses.replace(
+        cfg,
+        feed=dataclasses.replace(
+            cfg.feed,
+            sim=dataclasses.replace(cfg.feed.sim, speed="max"),
+            replay=dataclasses.replace(cfg.feed.replay, speed="max"),
+        ),
+    )
+    prepare_out(cfg, out)
+    t0 = time.perf_counter()
+    store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, 200_000))
+    a = assemble(cfg, store, replay_path=data)
+    await a.broker.connect()
+    await warm_up(a)
+    engine, pf = a.engine, a.engine.portfolio
+    end_ns = _end_ns(end)
+    limit = bars if bars is not None else (None if end_ns else 2000)
+    equity: list[float] = []
+    bh: list[float] = []
+    first: np.ndarray | None = None
+    start_ns = None
+    skip_before = _day_ns(dt.date.fromisoformat(start)) if (start and data) else None
+    async for batch in a.feed.batches(None):
+        if end_ns is not None and batch.ts >= end_ns:
+            break
+        if skip_before is not None and batch.ts < skip_before:
+            continue
+        await engine.process(batch)
+        if first is None:
+            first = pf.last[: len(batch)].copy()  # buy-and-hold enters at the first bar's close
+            start_ns = batch.ts
+        equity.append(pf.equity)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bh.append(float(np.nanmean(pf.last[: len(batch)] / first)))
+        if limit is not None and len(equity) >= limit:
+            break
+    await a.feed.close()
+    initial = cfg.broker.paper.initial_cash
+    eq = np.array(equity)
+    result = summarize(eq, initial, cfg.feed.bar_seconds)
+    bh_stats = summarize(np.array(bh) * initial, initial, cfg.feed.bar_seconds) if bh else summarize(eq[:0], initial, cfg.feed.bar_seconds)
+    result.update({
+        "trades": engine.fills,
+        "turnover": engine.traded_value / float(np.mean(eq)) if eq.size else 0.0,
+        "commission": pf.commissions,
+        "final_equity": float(eq[-1]) if eq.size else initial,
+        "buy_and_hold_return": bh_stats["total_return"],
+        "buy_and_hold": bh_stats,
+        "bars": len(equity),
+        "symbols": len(a.feed.symbols),
+        "model_id": engine.model_id,
+        "seconds": time.perf_counter() - t0,
+    })
+    run_id = uuid.uuid4().hex[:12]
+    store.add("runs", (run_id, "backtest", start_ns, a.clock.now(), json.dumps(dump(cfg)), json.dumps(result)))
+    await store.close()
+    return result
+
+
+def format_summary(r: dict[str, Any]) -> str:
+    bh = r["buy_and_hold"]
+    rows = [
+        ("", "strategy", "buy & hold"),
+        ("total return", f"{r['total_return']:+.2%}", f"{bh['total_return']:+.2%}"),
+        ("annual return", f"{r['annual_return']:+.2%}", f"{bh['annual_return']:+.2%}"),
+        ("annual volatility", f"{r['annual_volatility']:.2%}", f"{bh['annual_volatility']:.2%}"),
+        ("sharpe", f"{r['sharpe']:.2f}", f"{bh['sharpe']:.2f}"),
+        ("max drawdown", f"{r['max_drawdown']:.2%}", f"{bh['max_drawdown']:.2%}"),
+        ("trades", str(r["trades"]), ""),
+        ("turnover", f"{r['turnover']:.2f}x", ""),
+        ("commission", f"{r['commission']:,.2f}", ""),
+        ("final equity", f"{r['final_equity']:,.2f}", ""),
+    ]
+    lines = [f"{a:<18} {b:>14} {c:>14}" for a, b, c in rows]
+    lines.append(f"{r['bars']} bars x {r['symbols']} symbols, model {r['model_id']}, {r['seconds']:.2f}s")
+    return "\n".join(lines)

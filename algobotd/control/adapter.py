@@ -1,0 +1,144 @@
+"""The running engine seen through the control protocol (implements ``ControlTarget``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from algobotd.control.target import ChangeListener, ControlError
+from algobotd.domain import TradingState
+from algobotd.engine import Engine
+from algobotd.feeds.base import Feed
+
+
+def iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts / 1e9, tz=dt.UTC).isoformat()
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+class EngineControl:
+    def __init__(self, engine: Engine, feed: Feed, mode: str) -> None:
+        self.engine = engine
+        self.feed = feed
+        self.mode = mode
+        self.retrain_requests = 0
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        e, pf = self.engine, self.engine.portfolio
+        cur = e.state.current
+        equity = pf.equity
+        return {
+            "mode": self.mode,
+            "trading_state": cur.state.value,
+            "trading_state_reason": cur.reason,
+            "equity": equity,
+            "cash": pf.cash,
+            "day_pnl": equity - e.day_start_equity,
+            "day_pnl_pct": (equity / e.day_start_equity - 1.0) if e.day_start_equity else 0.0,
+            "drawdown": pf.drawdown,
+            "gross_exposure": pf.gross_exposure,
+            "positions": len(pf.positions()),
+            "open_orders": len(e.open_orders),
+            "last_bar_ts": iso(e.last_batch.ts) if e.last_batch is not None else None,
+            "feed_connected": bool(self.feed.connected),
+            "broker_connected": bool(e.broker.connected),
+            "model_id": e.model_id,
+        }
+
+    def positions(self) -> list[dict[str, Any]]:
+        return [
+            {"symbol": p.symbol, "qty": p.qty, "avg_cost": p.avg_cost, "last": _num(p.last_price),
+             "market_value": _num(p.market_value), "unrealized_pnl": _num(p.unrealized_pnl),
+             "soft_stop": None, "hard_stop": None}
+            for p in self.engine.portfolio.positions()
+        ]
+
+    def orders(self) -> list[dict[str, Any]]:
+        return [
+            {"client_order_id": o.request.client_order_id, "symbol": o.request.symbol,
+             "side": o.request.side.value, "qty": o.request.qty, "filled_qty": o.filled,
+             "type": o.request.type.value, "limit_price": o.request.limit_price,
+             "status": o.status.value, "ts": iso(o.request.created_ts)}
+            for o in self.engine.open_orders.values()
+        ]
+
+    def predictions(self) -> list[dict[str, Any]]:
+        pred = self.engine.last_prediction
+        if pred is None:
+            return []
+        out = []
+        for i in np.flatnonzero(pred.ready).tolist():
+            out.append({"symbol": self.engine.symbols.symbols[i], "prediction": float(pred.score[i]),
+                        "confidence": float(pred.confidence[i]), "weights": pred.weights})
+        return out
+
+    def risk(self) -> dict[str, Any]:
+        e, pf = self.engine, self.engine.portfolio
+        cur = e.state.current
+        cfg = e.cfg.risk
+        gross = pf.gross_exposure / pf.equity if pf.equity > 0 else 0.0
+        return {
+            "trading_state": cur.state.value, "reason": cur.reason, "since": iso(cur.ts) if cur.ts else None,
+            "by": cur.actor,
+            "breakers": [
+                {"name": "gross_exposure", "value": gross, "threshold": cfg.max_gross_pct,
+                 "tripped": gross > cfg.max_gross_pct},
+                {"name": "drawdown", "value": pf.drawdown, "threshold": None, "tripped": False},
+            ],
+        }
+
+    def equity_curve(self, limit: int = 2000) -> list[dict[str, Any]]:
+        rows = list(self.engine.equity_curve)[-limit:]
+        return [{"ts": iso(t), "equity": eq, "cash": c, "drawdown": d} for t, eq, c, d in rows]
+
+    def events(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = list(self.engine.events)[-limit:]
+        return [{"ts": iso(r["ts"]), "kind": r["kind"], "message": r["message"]} for r in rows]
+
+    # --- state changes -----------------------------------------------------------------------
+
+    async def halt(self, reason: str, actor: str) -> dict[str, Any]:
+        return await self._escalate(TradingState.HALTED, reason or "operator halt", actor)
+
+    async def reduce(self, reason: str, actor: str) -> dict[str, Any]:
+        return await self._escalate(TradingState.REDUCING, reason or "operator reduce", actor)
+
+    async def _escalate(self, state: TradingState, reason: str, actor: str) -> dict[str, Any]:
+        e = self.engine
+        changed = await e.set_state(e.state.escalate(state, reason, actor, e.clock.now()))
+        return {"trading_state": e.state.state.value, "changed": changed}
+
+    async def resume(self, actor: str) -> dict[str, Any]:
+        e = self.engine
+        changed = await e.set_state(e.state.resume(actor, e.clock.now()))
+        return {"trading_state": e.state.state.value, "changed": changed}
+
+    async def flatten(self, actor: str) -> dict[str, Any]:
+        orders = await self.engine.flatten(actor)
+        return {"orders": [o.client_order_id for o in orders]}
+
+    async def cancel_all(self, actor: str) -> dict[str, Any]:
+        n = len(self.engine.open_orders)
+        await self.engine.broker.cancel_all()
+        self.engine.record_event(self.engine.clock.now(), "cancel_all", f"cancel all by {actor}: {n} open orders")
+        return {"cancel_requested": n}
+
+    async def retrain(self, actor: str) -> dict[str, Any]:
+        # The baseline has nothing to train; the model issue's trainer hooks in here.
+        raise ControlError("unavailable", f"model {self.engine.model_id} has no training step")
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        self.engine.listeners.append(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        if listener in self.engine.listeners:
+            self.engine.listeners.remove(listener)

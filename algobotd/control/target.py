@@ -1,0 +1,66 @@
+"""The interface the control server needs from the running daemon.
+
+The engine implements it; the control server (and tests with a real engine) call it.
+Read methods return plain JSON-able data. State-changing methods take the ``actor``
+(e.g. ``"operator:uid=1000"``) for the audit trail and return a JSON-able result or raise
+``ControlError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+TOPICS = ("status", "positions", "orders", "predictions", "risk", "equity", "events")
+
+ChangeListener = Callable[[str], None]  # called with a topic name when it changed
+
+
+class ControlError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ControlTarget(Protocol):
+    def status(self) -> dict[str, Any]:
+        """At least: mode, trading_state, trading_state_reason, equity, cash, day_pnl, drawdown,
+        positions (count), open_orders (count), last_bar_ts (ISO string or None),
+        feed_connected, broker_connected, model_id."""
+
+    def positions(self) -> list[dict[str, Any]]:
+        """symbol, qty, avg_cost, last, market_value, unrealized_pnl, soft_stop, hard_stop."""
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Open orders: client_order_id, symbol, side, qty, filled_qty, type, limit_price, status, ts."""
+
+    def predictions(self) -> list[dict[str, Any]]:
+        """Latest per symbol: symbol, prediction, confidence, weights (dict model -> weight)."""
+
+    def risk(self) -> dict[str, Any]:
+        """trading_state, reason, since, by, breakers: list of {name, value, threshold, tripped}."""
+
+    def equity_curve(self, limit: int = 2000) -> list[dict[str, Any]]:
+        """Oldest first: ts (ISO), equity, cash, drawdown."""
+
+    def events(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Newest last: ts (ISO), kind (fill, denial, breaker, state, reconnect, ...), message."""
+
+    async def halt(self, reason: str, actor: str) -> dict[str, Any]: ...
+
+    async def reduce(self, reason: str, actor: str) -> dict[str, Any]: ...
+
+    async def resume(self, actor: str) -> dict[str, Any]: ...
+
+    async def flatten(self, actor: str) -> dict[str, Any]: ...
+
+    async def cancel_all(self, actor: str) -> dict[str, Any]: ...
+
+    async def retrain(self, actor: str) -> dict[str, Any]: ...
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """The engine calls every listener with a topic name whenever that topic changed
+        (synchronously, on the event loop; listeners must not block)."""
+
+    def remove_change_listener(self, listener: ChangeListener) -> None: ...

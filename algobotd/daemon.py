@@ -1,0 +1,115 @@
+"""``algobotd run``: the long-running daemon.
+
+Start-up is crash-only (restore from the store, reconcile the venue, warm up, then trade);
+SIGTERM/SIGINT stop taking new batches, let the batch in flight finish, flush the store and
+return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+from pathlib import Path
+
+import structlog
+
+from algobotd.assembly import Assembly, assemble, warm_up
+from algobotd.config import Config, dump
+from algobotd.control.adapter import EngineControl
+from algobotd.store.writer import StoreWriter
+
+log = structlog.get_logger(__name__)
+
+STORE_FILE = "algobot.duckdb"
+
+
+def store_path(cfg: Config) -> Path:
+    return cfg.state_dir / STORE_FILE
+
+
+class Daemon:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.stop_requested = asyncio.Event()
+        self.a: Assembly | None = None
+        self.control: EngineControl | None = None
+        self._server = None
+        self._in_flight: asyncio.Task[None] | None = None
+
+    def request_stop(self) -> None:
+        log.info("stop requested")
+        self.stop_requested.set()
+
+    async def run(self) -> int:
+        cfg = self.cfg
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        store = StoreWriter(store_path(cfg), flush_seconds=cfg.store.flush_seconds, flush_rows=cfg.store.flush_rows)
+        run_id = uuid.uuid4().hex[:12]
+        try:
+            a = self.a = assemble(cfg, store)
+            await a.broker.connect()
+            await warm_up(a)
+            store.add("runs", (run_id, "run", a.clock.now(), None, json.dumps(dump(cfg)), None))
+            self.control = EngineControl(a.engine, a.feed, a.mode)
+            await self._start_control()
+            store.start()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+            log.info("trading", mode=a.mode, symbols=len(a.feed.symbols), state=a.engine.state.state.value,
+                     equity=round(a.engine.portfolio.equity, 2), store=str(store.path))
+            trading = asyncio.create_task(self._trade(a), name="trading")
+            stop = asyncio.create_task(self.stop_requested.wait(), name="stop-wait")
+            done, _ = await asyncio.wait({trading, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if trading in done:
+                trading.result()  # a feed that ended (replay) or a crash
+                log.info("feed finished")
+            else:
+                trading.cancel()
+                await asyncio.gather(trading, return_exceptions=True)
+            stop.cancel()
+            if self._in_flight is not None:
+                await self._in_flight  # never abandon a batch halfway through its orders
+            return 0
+        finally:
+            await self._shutdown(store)
+
+    async def _trade(self, a: Assembly) -> None:
+        async for batch in a.feed.batches(a.restored.resume):
+            if self.stop_requested.is_set():
+                break
+            self._in_flight = asyncio.ensure_future(a.engine.process(batch))
+            await asyncio.shield(self._in_flight)
+
+    async def _start_control(self) -> None:
+        try:
+            from algobotd.control.server import serve, socket_path
+        except ImportError:  # control server not built into this checkout
+            log.warning("control server unavailable")
+            return
+        path = socket_path(self.cfg.control.socket, self.cfg.state_dir)
+        c = self.cfg.control
+        self._server = await serve(
+            self.control, path, mode=0o660 if c.group else 0o600, group=c.group or None,
+            allow_uids=tuple(c.allow_uids), allow_groups=tuple(c.allow_groups),
+        )
+        log.info("control socket", path=str(path))
+
+    async def _shutdown(self, store: StoreWriter) -> None:
+        if self._server is not None:
+            await self._server.close()
+        if self.a is not None:
+            a = self.a
+            pf = a.engine.portfolio
+            now = a.clock.now()
+            for p in pf.positions():  # a full snapshot at shutdown, for humans reading the file
+                store.add("positions", (now, p.symbol, p.qty, p.avg_cost, p.last_price, p.realized_pnl))
+            try:
+                await a.feed.close()
+                await a.broker.close()
+            except Exception:
+                log.exception("error while closing feed/broker")
+        await store.close()
+        log.info("stopped", rows_written=store.rows_written)

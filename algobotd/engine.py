@@ -1,0 +1,313 @@
+"""The one trading loop: bars -> model -> sizing -> risk -> orders -> broker -> portfolio -> store.
+
+Live runs, paper runs, backtests and Monte Carlo paths all drive this class; only the feed,
+the broker, the clock and the store's durability policy differ. Per batch the work is numpy
+over symbol-indexed arrays; Python loops only touch orders and fills, which are few.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+
+from algobotd.brokers.base import Broker, BrokerEvent
+from algobotd.clock import Clock, SimClock
+from algobotd.config import Config
+from algobotd.domain import (
+    NS_PER_SECOND,
+    BarBatch,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradingState,
+    TradingStateChange,
+)
+from algobotd.models.base import Prediction
+from algobotd.models.baseline import make_model
+from algobotd.portfolio import Portfolio
+from algobotd.risk.sizing import target_quantities
+from algobotd.risk.state import TradingStateMachine, is_reducing
+from algobotd.store.restore import RestoredState
+from algobotd.store.writer import StoreWriter
+from algobotd.symbols import SymbolIndex
+
+log = structlog.get_logger(__name__)
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+
+
+def order_seq_of(client_order_id: str) -> int:
+    """Our ids look like ``ab-<seq>-<symbol>``; the sequence survives restarts via the store."""
+    return int(client_order_id.split("-")[1])
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    request: OrderRequest
+    filled: int
+    status: OrderStatus
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: Config,
+        symbols: SymbolIndex,
+        broker: Broker,
+        store: StoreWriter,
+        clock: Clock,
+        restored: RestoredState | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.symbols = symbols
+        self.sym_array = np.array(symbols.symbols, dtype=object)
+        self.broker = broker
+        self.store = store
+        self.clock = clock
+        restored = restored or RestoredState()
+        self.portfolio = Portfolio(cfg.broker.paper.initial_cash, self.symbols)
+        self.model = make_model(cfg.model, len(symbols))
+        self.model_id = self.model.model_id
+        self.state = TradingStateMachine(restored.trading_state)
+        self.open_orders: dict[str, OpenOrder] = {}
+        self.pending = np.zeros(len(symbols), dtype=np.int64)  # signed unfilled open quantity
+        self.order_seq = restored.order_seq
+        self.bar_ns = cfg.feed.bar_seconds * NS_PER_SECOND
+        self.last_batch: BarBatch | None = None
+        self.last_prediction: Prediction | None = None
+        self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.equity_curve: collections.deque[tuple[int, float, float, float]] = collections.deque(
+            restored.equity_curve, maxlen=5000
+        )
+        self.listeners: list[Callable[[str], None]] = []
+        self.fills = 0
+        self.traded_value = 0.0
+        self.day: int | None = None
+        self.day_start_equity = cfg.broker.paper.initial_cash
+        self.broker.set_sink(self.on_broker_event)
+        self.portfolio.restore(restored.fills)
+        if restored.high_water_mark is not None:
+            self.portfolio.high_water_mark = max(self.portfolio.high_water_mark, restored.high_water_mark)
+        if restored.day_start is not None:
+            self.day = restored.day_start[0] // NS_PER_DAY
+            self.day_start_equity = restored.day_start[1]
+        for req, filled, status in restored.open_orders:
+            self._track(req, filled, status)
+        if restored.resume is not None:
+            closes = dict(zip(restored.resume.symbols, restored.resume.closes))
+            for s in symbols.symbols:
+                if s in closes and np.isfinite(closes[s]):
+                    self.portfolio.mark_symbol(s, float(closes[s]))
+
+    # --- per batch ---------------------------------------------------------------------------
+
+    def warm(self, batch: BarBatch, store_bars: bool) -> None:
+        """Feed history to the model without trading (first start: also store it)."""
+        self.last_prediction = self.model.update(batch)
+        self.portfolio.mark(batch.close, batch.valid)
+        if store_bars:
+            self._store_bars(batch)
+        self.last_batch = batch
+
+    async def process(self, batch: BarBatch) -> None:
+        if isinstance(self.clock, SimClock):
+            self.clock.advance_to(batch.ts + self.bar_ns)
+        self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
+        pf = self.portfolio
+        pf.mark(batch.close, batch.valid)
+        pf.update_hwm()
+        self._roll_day(batch.ts)
+        now = self.clock.now()
+        self._store_bars(batch)
+        self.store.add("equity", (now, pf.equity, pf.cash, pf.gross_exposure, pf.net_exposure, pf.realized_pnl,
+                                  pf.unrealized_pnl, pf.commissions, pf.high_water_mark, pf.drawdown))
+        self.equity_curve.append((now, pf.equity, pf.cash, pf.drawdown))
+        pred = self.model.update(batch)
+        self.last_prediction = pred
+        self.last_batch = batch
+        self._store_predictions(batch, pred, now)
+        if self.state.state is not TradingState.HALTED:
+            orders = self._orders_from(pred, batch, now)
+            if orders:
+                await self.send(orders)
+        self.store.maybe_flush()
+        self._notify("status", "equity", "positions", "predictions")
+
+    def _roll_day(self, ts: int) -> None:
+        day = ts // NS_PER_DAY
+        if day != self.day:
+            self.day = day
+            self.day_start_equity = self.portfolio.equity
+
+    def _orders_from(self, pred: Prediction, batch: BarBatch, now: int) -> list[OrderRequest]:
+        pf = self.portfolio
+        price = pf.last[: len(batch)]
+        position = pf.qty[: len(batch)]
+        held = position + self.pending
+        target = target_quantities(pred.score, pred.ready & batch.valid, self.model.entry, self.model.exit,
+                                   held, price, pf.equity, self.cfg.risk)
+        delta = target - held
+        idx = np.flatnonzero(delta)
+        if idx.size == 0:
+            return []
+        idx = idx[np.abs(delta[idx]) * price[idx] >= self.cfg.risk.min_order_value]
+        orders = []
+        for i in idx.tolist():
+            signed = int(delta[i])
+            if not self.state.allows(int(position[i]), signed):
+                self._deny(self.symbols.symbols[i], signed, f"trading state {self.state.state.value}", now)
+                continue
+            orders.append(self._new_order(self.symbols.symbols[i], signed, "signal", now))
+        return orders
+
+    # --- orders ------------------------------------------------------------------------------
+
+    def _new_order(self, symbol: str, signed_qty: int, reason: str, now: int) -> OrderRequest:
+        self.order_seq += 1
+        # deterministic: the same decision after a restart gets the same id, and the broker
+        # drops an id it already knows
+        cid = f"ab-{self.order_seq:08d}-{symbol}"
+        return OrderRequest(cid, symbol, Side.BUY if signed_qty > 0 else Side.SELL, abs(signed_qty),
+                            OrderType.MARKET, None, TimeInForce.DAY, reason, now)
+
+    async def send(self, orders: list[OrderRequest]) -> None:
+        """Write-ahead: the order rows are durable before the broker sees the orders."""
+        for req in orders:
+            self.store.add("orders", (req.client_order_id, order_seq_of(req.client_order_id), req.created_ts, req.symbol,
+                                      req.side.value, req.qty, req.type.value, req.limit_price, req.tif.value,
+                                      req.reason, OrderStatus.NEW.value, 0, 0.0, "", "", req.created_ts))
+            self._track(req, 0, OrderStatus.NEW)
+        await self.store.barrier()
+        await self.broker.submit(orders)
+
+    def _track(self, req: OrderRequest, filled: int, status: OrderStatus) -> None:
+        self.open_orders[req.client_order_id] = OpenOrder(req, filled, status)
+        i = self.symbols.get(req.symbol)
+        if i is not None:
+            self.pending[i] += req.side.sign * (req.qty - filled)
+
+    def _deny(self, symbol: str, signed_qty: int, reason: str, now: int) -> None:
+        self.store.add("risk_events", (now, "denial", symbol, float(signed_qty), None, self.state.state.value, reason))
+        self.record_event(now, "denial", f"{symbol} {signed_qty:+d} denied: {reason}")
+
+    def on_broker_event(self, ev: BrokerEvent) -> None:
+        if isinstance(ev, Fill):
+            self._on_fill(ev)
+        else:
+            self._on_update(ev)
+
+    def _on_fill(self, fill: Fill) -> None:
+        if not self.portfolio.apply_fill(fill):
+            return  # a fill we already booked (replayed by the venue)
+        self.fills += 1
+        self.traded_value += fill.qty * fill.price
+        i = self.symbols[fill.symbol]
+        order = self.open_orders.get(fill.client_order_id)
+        if order is not None:
+            order.filled += fill.qty
+            self.pending[i] -= fill.signed_qty
+        self.store.add("trades", (fill.exec_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty,
+                                  fill.price, fill.commission, fill.ts))
+        pos = self.portfolio.position(fill.symbol)
+        qty, avg = (pos.qty, pos.avg_cost) if pos else (0, 0.0)
+        self.store.add("positions", (fill.ts, fill.symbol, qty, avg, float(self.portfolio.last[i]),
+                                     float(self.portfolio.realized[i])))
+        self.record_event(fill.ts, "fill", f"{fill.side.value} {fill.qty} {fill.symbol} @ {fill.price:.4f}")
+        self._notify("positions", "orders")
+
+    def _on_update(self, up: OrderUpdate) -> None:
+        self.store.add("order_events", (up.client_order_id, up.ts, up.status.value, up.filled_qty,
+                                        up.avg_fill_price, up.broker_order_id, up.reason))
+        self.store.update_order((up.client_order_id, up.status.value, up.filled_qty, up.avg_fill_price,
+                                 up.broker_order_id, up.reason, up.ts))
+        order = self.open_orders.get(up.client_order_id)
+        if order is None:
+            return
+        order.status = up.status
+        if up.status.is_terminal:
+            del self.open_orders[up.client_order_id]
+            i = self.symbols.get(order.request.symbol)
+            if i is not None:
+                self.pending[i] -= order.request.side.sign * (order.request.qty - order.filled)
+            if up.status is OrderStatus.REJECTED:
+                self.record_event(up.ts, "reject", f"{up.client_order_id} rejected: {up.reason}")
+        self._notify("orders")
+
+    # --- operator / breaker actions ----------------------------------------------------------
+
+    async def set_state(self, change: TradingStateChange | None) -> bool:
+        if change is None:
+            return False
+        self.store.add("trading_state", (change.ts, change.state.value, change.reason, change.actor))
+        self.store.add("risk_events", (change.ts, "state", change.actor, None, None, change.state.value, change.reason))
+        self.record_event(change.ts, "state", f"{change.state.value} by {change.actor}: {change.reason}")
+        await self.store.flush()  # the latch must survive a crash right after this
+        if change.state is TradingState.HALTED:
+            await self.broker.cancel_all()
+        self._notify("status", "risk")
+        return True
+
+    async def flatten(self, actor: str) -> list[OrderRequest]:
+        """Close every position with market orders; allowed in any state, reduce-only verified."""
+        await self.broker.cancel_all()
+        now = self.clock.now()
+        orders = []
+        for pos in self.portfolio.positions():
+            signed = -pos.qty
+            assert is_reducing(pos.qty, signed)
+            orders.append(self._new_order(pos.symbol, signed, f"flatten by {actor}", now))
+        if orders:
+            await self.send(orders)
+        self.record_event(now, "flatten", f"flatten by {actor}: {len(orders)} orders")
+        return orders
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _store_bars(self, batch: BarBatch) -> None:
+        v = batch.valid
+        ts = np.full(int(v.sum()), batch.ts, dtype=np.int64).view("datetime64[ns]")
+        self.store.add_columns("bars", {"symbol": self.sym_array[v], "ts": ts, "open": batch.open[v],
+                                        "high": batch.high[v], "low": batch.low[v], "close": batch.close[v],
+                                        "volume": batch.volume[v]})
+
+    def _store_predictions(self, batch: BarBatch, pred: Prediction, now: int) -> None:
+        m = pred.ready & batch.valid
+        n = int(m.sum())
+        if n == 0:
+            return
+        self.store.add_columns("predictions", {
+            "ts": np.full(n, now, dtype=np.int64).view("datetime64[ns]"),
+            "symbol": self.sym_array[m],
+            "model_id": np.full(n, self.model.model_id, dtype=object),
+            "prediction": pred.score[m],
+            "confidence": pred.confidence[m],
+            "weights": np.full(n, json.dumps(pred.weights), dtype=object),
+            "actual_return": np.full(n, np.nan),
+        })
+
+    def record_event(self, ts: int, kind: str, message: str) -> None:
+        self.events.append({"ts": ts, "kind": kind, "message": message})
+        self._notify("events")
+
+    def _notify(self, *topics: str) -> None:
+        for listener in self.listeners:
+            for t in topics:
+                listener(t)
+
+    async def run(self, batches: AsyncIterator[BarBatch], should_stop: Callable[[], bool]) -> int:
+        n = 0
+        async for batch in batches:
+            await self.process(batch)
+            n += 1
+            if should_stop():
+                break
+        return n

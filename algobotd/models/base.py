@@ -1,0 +1,66 @@
+"""The model interface the engine drives, and the ring buffer the simple models share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from algobotd.domain import BarBatch
+
+
+@dataclass(slots=True)
+class Prediction:
+    """Per-symbol arrays aligned with the batch's symbols.
+
+    ``score`` is the signal (positive = expected to rise); ``confidence`` in [0, 1];
+    ``ready`` is False while a symbol is still warming up (its score is NaN).
+    """
+
+    score: np.ndarray
+    confidence: np.ndarray
+    ready: np.ndarray
+    weights: dict[str, float]
+
+
+class Model(Protocol):
+    model_id: str
+    #: bars of history the model needs before its first prediction
+    warmup: int
+
+    def update(self, batch: BarBatch) -> Prediction:
+        """Consume one batch (bars <= batch.ts only) and predict for every symbol."""
+
+
+class CloseWindow:
+    """Per-symbol ring buffer of the last ``size`` valid closes, updated in place.
+
+    Stale symbols (valid=False) keep their state: they are not fed a fake bar.
+    """
+
+    def __init__(self, size: int, n_symbols: int) -> None:
+        self.size = size
+        self.buf = np.full((size, n_symbols), np.nan)
+        self.count = np.zeros(n_symbols, dtype=np.int64)  # valid bars seen per symbol
+
+    def grow(self, n_symbols: int) -> None:
+        extra = n_symbols - self.buf.shape[1]
+        if extra > 0:
+            self.buf = np.hstack([self.buf, np.full((self.size, extra), np.nan)])
+            self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
+
+    def push(self, close: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Store the new closes; returns (cols, evicted) = updated columns and the values they replaced."""
+        cols = np.flatnonzero(valid)
+        rows = self.count[cols] % self.size
+        evicted = self.buf[rows, cols]
+        self.buf[rows, cols] = close[cols]
+        self.count[cols] += 1
+        return cols, evicted
+
+    def ago(self, k: int) -> np.ndarray:
+        """The close k valid bars before the latest (k=0 is the latest), NaN when not yet seen."""
+        rows = (self.count - 1 - k) % self.size
+        out = self.buf[rows, np.arange(self.buf.shape[1])]
+        return np.where(self.count > k, out, np.nan)

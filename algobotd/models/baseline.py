@@ -1,0 +1,104 @@
+"""Yardstick models: a momentum z-score (the default until the ensemble) and an SMA crossover.
+
+Both update in O(1) per symbol per bar with running sums over ring buffers, vectorised
+across symbols; every report compares the ensemble against the momentum baseline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from algobotd.config import ModelConfig
+from algobotd.domain import BarBatch
+from algobotd.models.base import CloseWindow, Prediction
+
+
+class MomentumModel:
+    """score = log(C_t / C_{t-L}) / (sigma_bar * sqrt(L)): momentum in units of its own noise."""
+
+    def __init__(self, cfg: ModelConfig, n_symbols: int) -> None:
+        self.lookback = cfg.lookback
+        self.vol_window = cfg.vol_window
+        self.entry = cfg.entry_z
+        self.exit = cfg.exit_z
+        self.model_id = f"baseline-momentum-L{cfg.lookback}-V{cfg.vol_window}"
+        self.warmup = max(cfg.lookback, cfg.vol_window) + 1
+        self.closes = CloseWindow(self.lookback + 1, n_symbols)
+        self.rets = CloseWindow(self.vol_window, n_symbols)  # ring of log returns
+        self.sum = np.zeros(n_symbols)
+        self.sumsq = np.zeros(n_symbols)
+
+    def update(self, batch: BarBatch) -> Prediction:
+        n = len(batch)
+        if n > self.sum.size:
+            self._grow(n)
+        prev = self.closes.ago(0)
+        valid = batch.valid & (batch.close > 0)
+        self.closes.push(batch.close, valid)
+        has_prev = valid & np.isfinite(prev)
+        r = np.zeros(n)
+        np.log(batch.close, out=r, where=has_prev)
+        r[has_prev] -= np.log(prev[has_prev])
+        cols, old = self.rets.push(r, has_prev)
+        old = np.nan_to_num(old)  # empty slots evict nothing
+        self.sum[cols] += r[cols] - old
+        self.sumsq[cols] += r[cols] ** 2 - old**2
+        k = self.rets.count.astype(float)
+        w = np.minimum(k, self.vol_window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = (self.sumsq - self.sum**2 / w) / (w - 1)
+            sigma = np.sqrt(np.maximum(var, 0.0))
+            mom = np.log(self.closes.ago(0) / self.closes.ago(self.lookback))
+            score = mom / (sigma * np.sqrt(self.lookback))
+        ready = (self.rets.count >= self.vol_window) & (self.closes.count > self.lookback) & (sigma > 0)
+        score = np.where(ready, score, np.nan)
+        confidence = np.where(ready, np.minimum(1.0, np.abs(score) / 3.0), 0.0)
+        return Prediction(score, confidence, ready, {self.model_id: 1.0})
+
+    def _grow(self, n: int) -> None:
+        self.closes.grow(n)
+        self.rets.grow(n)
+        extra = n - self.sum.size
+        self.sum = np.concatenate([self.sum, np.zeros(extra)])
+        self.sumsq = np.concatenate([self.sumsq, np.zeros(extra)])
+
+
+class SmaCrossModel:
+    """score = SMA(fast) / SMA(slow) - 1: long while the fast average is above the slow one."""
+
+    def __init__(self, cfg: ModelConfig, n_symbols: int) -> None:
+        self.fast, self.slow = cfg.fast, cfg.slow
+        self.entry = 0.0
+        self.exit = 0.0
+        self.model_id = f"sma-cross-{cfg.fast}-{cfg.slow}"
+        self.warmup = cfg.slow
+        self.closes = CloseWindow(cfg.slow, n_symbols)
+        self.sum_fast = np.zeros(n_symbols)
+        self.sum_slow = np.zeros(n_symbols)
+
+    def update(self, batch: BarBatch) -> Prediction:
+        n = len(batch)
+        if n > self.sum_fast.size:
+            self.closes.grow(n)
+            extra = n - self.sum_fast.size
+            self.sum_fast = np.concatenate([self.sum_fast, np.zeros(extra)])
+            self.sum_slow = np.concatenate([self.sum_slow, np.zeros(extra)])
+        valid = batch.valid & (batch.close > 0)
+        # the value leaving the fast window is the one `fast` bars back, read before the push
+        leaving_fast = np.nan_to_num(self.closes.ago(self.fast - 1))
+        cols, leaving_slow = self.closes.push(batch.close, valid)
+        c = batch.close[cols]
+        self.sum_fast[cols] += c - leaving_fast[cols]
+        self.sum_slow[cols] += c - np.nan_to_num(leaving_slow)
+        ready = self.closes.count >= self.slow
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = (self.sum_fast / self.fast) / (self.sum_slow / self.slow) - 1.0
+        score = np.where(ready, score, np.nan)
+        confidence = np.where(ready, 1.0, 0.0)
+        return Prediction(score, confidence, ready, {self.model_id: 1.0})
+
+
+def make_model(cfg: ModelConfig, n_symbols: int) -> MomentumModel | SmaCrossModel:
+    if cfg.kind == "sma_cross":
+        return SmaCrossModel(cfg, n_symbols)
+    return MomentumModel(cfg, n_symbols)

@@ -1,0 +1,136 @@
+"""Crash-only start-up: read back what the engine needs from the store.
+
+The same function runs on a first start (empty file: everything empty) and after a crash,
+so there is one start-up path. Portfolio state is rebuilt by replaying the ``trades`` table
+(every fill exactly once) rather than trusting a snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from algobotd.domain import (
+    BarBatch,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+    TradingStateChange,
+)
+from algobotd.feeds.base import ResumePoint
+
+OPEN_STATUSES = (OrderStatus.NEW.value, OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
+
+
+@dataclass
+class RestoredState:
+    fills: list[Fill] = field(default_factory=list)
+    open_orders: list[tuple[OrderRequest, int, OrderStatus]] = field(default_factory=list)
+    trading_state: TradingStateChange | None = None
+    order_seq: int = 0
+    resume: ResumePoint | None = None
+    high_water_mark: float | None = None
+    day_start: tuple[int, float] | None = None  # (ts of the day's first equity row, its equity)
+    equity_curve: list[tuple[int, float, float, float]] = field(default_factory=list)
+
+    @property
+    def is_fresh(self) -> bool:
+        return self.resume is None and not self.fills and self.order_seq == 0
+
+
+def _ns(col: str) -> str:
+    return f"epoch_ns({col})"
+
+
+def restore(con: duckdb.DuckDBPyConnection, equity_rows: int = 2000) -> RestoredState:
+    st = RestoredState()
+    st.fills = [
+        Fill(e, c, s, Side(side), int(q), float(p), float(cm), int(ts))
+        for e, c, s, side, q, p, cm, ts in con.execute(
+            f"SELECT exec_id, client_order_id, symbol, side, qty, price, commission, {_ns('ts')} "
+            "FROM trades ORDER BY ts, exec_id"
+        ).fetchall()
+    ]
+    placeholders = ", ".join("?" * len(OPEN_STATUSES))
+    for cid, sym, side, qty, typ, lp, tif, reason, status, filled, ts in con.execute(
+        f"SELECT client_order_id, symbol, side, qty, type, limit_price, tif, reason, status, filled_qty, {_ns('ts')} "
+        f"FROM orders WHERE status IN ({placeholders}) ORDER BY seq",
+        list(OPEN_STATUSES),
+    ).fetchall():
+        req = OrderRequest(cid, sym, Side(side), int(qty), OrderType(typ), lp, TimeInForce(tif), reason or "", int(ts))
+        st.open_orders.append((req, int(filled or 0), OrderStatus(status)))
+    row = con.execute(
+        f"SELECT state, reason, actor, {_ns('ts')} FROM trading_state ORDER BY ts DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    if row:
+        st.trading_state = TradingStateChange(TradingState(row[0]), row[1], row[2], int(row[3]))
+    st.order_seq = int(con.execute("SELECT coalesce(max(seq), 0) FROM orders").fetchone()[0])
+    last = con.execute(f"SELECT max({_ns('ts')}) FROM bars").fetchone()[0]
+    if last is not None:
+        rows = con.execute(
+            "SELECT symbol, arg_max(close, ts) FROM bars GROUP BY symbol ORDER BY symbol"
+        ).fetchall()
+        st.resume = ResumePoint(int(last), tuple(r[0] for r in rows), np.array([r[1] for r in rows], dtype=float))
+    hwm = con.execute("SELECT max(equity) FROM equity").fetchone()[0]
+    st.high_water_mark = None if hwm is None else float(hwm)
+    day = con.execute(
+        f"SELECT {_ns('ts')}, equity FROM equity WHERE ts >= (SELECT date_trunc('day', max(ts)) FROM equity) "
+        "ORDER BY ts LIMIT 1"
+    ).fetchone()
+    st.day_start = None if day is None else (int(day[0]), float(day[1]))
+    st.equity_curve = [
+        (int(t), float(e), float(c), float(d))
+        for t, e, c, d in reversed(
+            con.execute(
+                f"SELECT {_ns('ts')}, equity, cash, drawdown FROM equity ORDER BY ts DESC LIMIT ?", [equity_rows]
+            ).fetchall()
+        )
+    ]
+    return st
+
+
+def recent_batches(con: duckdb.DuckDBPyConnection, symbols: tuple[str, ...], n_bars: int) -> list[BarBatch]:
+    """The last ``n_bars`` stored intervals as batches over ``symbols`` (warm-up after a restart)."""
+    if n_bars <= 0:
+        return []
+    cols = con.execute(
+        f"""SELECT symbol, {_ns('ts')} AS t, open, high, low, close, volume FROM bars
+            WHERE ts IN (SELECT DISTINCT ts FROM bars ORDER BY ts DESC LIMIT ?) ORDER BY t, symbol""",
+        [n_bars],
+    ).fetchnumpy()
+    return pivot_bars(symbols, cols)
+
+
+def pivot_bars(symbols: tuple[str, ...], cols: dict[str, np.ndarray]) -> list[BarBatch]:
+    """Long rows (symbol, t, open, high, low, close, volume) -> one BarBatch per distinct t.
+
+    Symbols without a row at some t are marked stale (valid=False, NaN prices).
+    """
+    if len(cols["t"]) == 0:
+        return []
+    index = {s: i for i, s in enumerate(symbols)}
+    sym_idx = np.array([index.get(s, -1) for s in cols["symbol"]])
+    keep = sym_idx >= 0
+    t = np.asarray(cols["t"], dtype=np.int64)[keep]
+    sym_idx = sym_idx[keep]
+    times, row = np.unique(t, return_inverse=True)
+    shape = (len(times), len(symbols))
+    mats = {}
+    for name in ("open", "high", "low", "close", "volume"):
+        m = np.full(shape, np.nan)
+        m[row, sym_idx] = np.asarray(cols[name], dtype=float)[keep]
+        mats[name] = m
+    valid = np.zeros(shape, dtype=bool)
+    valid[row, sym_idx] = True
+    nan = np.full(len(symbols), np.nan)
+    return [
+        BarBatch(int(times[k]), symbols, mats["open"][k], mats["high"][k], mats["low"][k],
+                 mats["close"][k], mats["volume"][k], valid[k], nan, nan)
+        for k in range(len(times))
+    ]

@@ -1,0 +1,200 @@
+"""The single writer that owns the DuckDB connection.
+
+The hot path only appends rows to in-memory buffers (``add``/``add_columns``/``update_order``).
+Buffers are flushed as one transaction per flush on a dedicated thread (DuckDB releases
+the GIL, so inserts overlap with the engine), either when ``flush_rows`` rows are queued,
+every ``flush_seconds`` (live), or when the engine asks for a durability barrier
+(``await flush()``) before sending new orders to the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import structlog
+
+from algobotd.store.schema import COLUMNS, KEYED_TABLES, migrate
+
+log = structlog.get_logger(__name__)
+
+TIMESTAMP_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at", "updated_at", "next_attempt", "sent_at"})
+_NAT = np.iinfo(np.int64).min
+_ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "status_reason", "updated_at")
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and for writers migrate) a store file."""
+    p = Path(path)
+    if not read_only:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(p), read_only=read_only)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def _column(name: str, values: list[Any]) -> np.ndarray:
+    if name in TIMESTAMP_COLUMNS:
+        return np.array([_NAT if v is None else v for v in values], dtype=np.int64).view("datetime64[ns]")
+    return np.array(values, dtype=object)
+
+
+class StoreWriter:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_seconds: float = 0.5,
+        flush_rows: int = 5000,
+        durable: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        # durable=False (backtests, Monte Carlo): the result file is not a venue of record,
+        # so the order barrier does not wait for the disk. Same code path otherwise.
+        self.durable = durable
+        self.con = connect(self.path)
+        self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        self._cols: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+        self._order_updates: dict[str, tuple[Any, ...]] = {}
+        self._queued = 0
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._inflight: asyncio.Future[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.rows_written = 0
+        self.flushes = 0
+
+    # --- hot path: enqueue only ---------------------------------------------------------------
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        self._rows[table].append(row)
+        self._queued += 1
+
+    def add_columns(self, table: str, columns: dict[str, np.ndarray]) -> None:
+        """Append a block of rows given as aligned numpy columns (timestamps as datetime64[ns])."""
+        self._cols[table].append(columns)
+        self._queued += len(next(iter(columns.values())))
+
+    def update_order(self, row: tuple[Any, ...]) -> None:
+        """Latest status of an order, in ``_ORDER_UPDATE_COLUMNS`` order; last one wins."""
+        previous = self._order_updates.get(row[0])
+        if previous is not None and not row[4] and previous[4]:
+            row = (*row[:4], previous[4], *row[5:])  # keep the venue's id seen earlier in this flush
+        self._order_updates[row[0]] = row
+        self._queued += 1
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def maybe_flush(self) -> None:
+        """Start a background flush when enough rows are queued (never waits for the disk)."""
+        if self._queued >= self.flush_rows and (self._inflight is None or self._inflight.done()):
+            self._start_flush()
+
+    # --- flushing -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Flush every ``flush_seconds`` from a task on the running loop (live mode)."""
+        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="store-ticker")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            if self._queued:
+                await self.flush()
+
+    def _take(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        rows, cols, upd = self._rows, self._cols, self._order_updates
+        self._rows, self._cols, self._order_updates = defaultdict(list), defaultdict(list), {}
+        self._queued = 0
+        return rows, cols, upd
+
+    def _start_flush(self) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        work = self._take()
+        previous = self._inflight
+        # one worker thread: flushes run in submission order
+        fut = loop.run_in_executor(self._executor, self._write, *work)
+        self._inflight = fut
+        if previous is not None and not previous.done():
+            previous.add_done_callback(lambda f: f.exception())
+        return fut
+
+    async def flush(self) -> None:
+        """Durability barrier: everything enqueued before this call is committed on return."""
+        if not self._queued:
+            if self._inflight is not None:
+                await self._inflight
+            return
+        await self._start_flush()
+
+    async def barrier(self) -> None:
+        """Called before new orders go to the broker: their rows must be on disk first."""
+        if self.durable:
+            await self.flush()
+        else:
+            self.maybe_flush()
+
+    def _write(self, rows: dict[str, list[tuple[Any, ...]]], cols: dict[str, list[dict[str, np.ndarray]]],
+               updates: dict[str, tuple[Any, ...]]) -> None:
+        con = self.con
+        n = 0
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in COLUMNS:
+                blocks = list(cols.get(table, ()))
+                table_rows = rows.get(table)
+                if table_rows:
+                    names = COLUMNS[table]
+                    blocks.append({c: _column(c, [r[i] for r in table_rows]) for i, c in enumerate(names)})
+                for block in blocks:
+                    n += self._insert(con, table, block)
+            if updates:
+                block = {c: _column(c, [r[i] for r in updates.values()]) for i, c in enumerate(_ORDER_UPDATE_COLUMNS)}
+                con.register("order_update_block", block)
+                con.execute(
+                    """UPDATE orders SET status = u.status, filled_qty = u.filled_qty,
+                       avg_fill_price = u.avg_fill_price,
+                       broker_order_id = coalesce(nullif(u.broker_order_id, ''), orders.broker_order_id),
+                       status_reason = u.status_reason, updated_at = u.updated_at
+                       FROM order_update_block u WHERE orders.client_order_id = u.client_order_id"""
+                )
+                con.unregister("order_update_block")
+                n += len(updates)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            log.exception("store flush failed", rows=n)
+            raise
+        self.rows_written += n
+        self.flushes += 1
+
+    @staticmethod
+    def _insert(con: duckdb.DuckDBPyConnection, table: str, block: dict[str, np.ndarray]) -> int:
+        names = COLUMNS[table]
+        con.register("insert_block", {c: block[c] for c in names})
+        verb = "INSERT OR IGNORE" if table in KEYED_TABLES else "INSERT"
+        con.execute(f"{verb} INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} FROM insert_block")
+        con.unregister("insert_block")
+        return len(block[names[0]])
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+        if self._inflight is not None:
+            await self._inflight
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.con.close)
+        self._executor.shutdown(wait=True)
