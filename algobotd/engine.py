@@ -96,7 +96,7 @@ class Engine:
         self.broker.set_sink(self.on_broker_event)
         self.portfolio.restore(restored.fills)
         if restored.high_water_mark is not None:
-            self.portfolio.high_water_mark = max(self.portfolio.high_water_mark, restored.high_water_mark)
+            self.portfolio.raise_hwm(restored.high_water_mark)
         if restored.day_start is not None:
             self.day = restored.day_start[0] // NS_PER_DAY
             self.day_start_equity = restored.day_start[1]

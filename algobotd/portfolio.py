@@ -114,6 +114,11 @@ class Portfolio:
         self._ensure_size()
         self.last[i] = price
 
+    def raise_hwm(self, value: float) -> None:
+        """Restore a high-water mark reached before a restart (it never goes down)."""
+        self._hwm = max(self._hwm, value)
+        self.update_hwm()
+
     def update_hwm(self) -> float:
         """Raise the high-water mark and recompute drawdown (call after marking); returns it."""
         eq = self.equity

@@ -35,17 +35,17 @@ class EngineControl:
     def status(self) -> dict[str, Any]:
         e, pf = self.engine, self.engine.portfolio
         cur = e.state.current
-        equity = pf.equity
+        equity = float(pf.equity)
         return {
             "mode": self.mode,
             "trading_state": cur.state.value,
             "trading_state_reason": cur.reason,
             "equity": equity,
-            "cash": pf.cash,
+            "cash": float(pf.cash),
             "day_pnl": equity - e.day_start_equity,
             "day_pnl_pct": (equity / e.day_start_equity - 1.0) if e.day_start_equity else 0.0,
-            "drawdown": pf.drawdown,
-            "gross_exposure": pf.gross_exposure,
+            "drawdown": float(pf.drawdown),
+            "gross_exposure": float(pf.gross_exposure),
             "positions": len(pf.positions()),
             "open_orders": len(e.open_orders),
             "last_bar_ts": iso(e.last_batch.ts) if e.last_batch is not None else None,
@@ -56,7 +56,7 @@ class EngineControl:
 
     def positions(self) -> list[dict[str, Any]]:
         return [
-            {"symbol": p.symbol, "qty": p.qty, "avg_cost": p.avg_cost, "last": _num(p.last_price),
+            {"symbol": p.symbol, "qty": int(p.qty), "avg_cost": float(p.avg_cost), "last": _num(p.last_price),
              "market_value": _num(p.market_value), "unrealized_pnl": _num(p.unrealized_pnl),
              "soft_stop": None, "hard_stop": None}
             for p in self.engine.portfolio.positions()
@@ -85,20 +85,20 @@ class EngineControl:
         e, pf = self.engine, self.engine.portfolio
         cur = e.state.current
         cfg = e.cfg.risk
-        gross = pf.gross_exposure / pf.equity if pf.equity > 0 else 0.0
+        gross = float(pf.gross_exposure / pf.equity) if pf.equity > 0 else 0.0
         return {
             "trading_state": cur.state.value, "reason": cur.reason, "since": iso(cur.ts) if cur.ts else None,
             "by": cur.actor,
             "breakers": [
                 {"name": "gross_exposure", "value": gross, "threshold": cfg.max_gross_pct,
                  "tripped": gross > cfg.max_gross_pct},
-                {"name": "drawdown", "value": pf.drawdown, "threshold": None, "tripped": False},
+                {"name": "drawdown", "value": float(pf.drawdown), "threshold": None, "tripped": False},
             ],
         }
 
     def equity_curve(self, limit: int = 2000) -> list[dict[str, Any]]:
         rows = list(self.engine.equity_curve)[-limit:]
-        return [{"ts": iso(t), "equity": eq, "cash": c, "drawdown": d} for t, eq, c, d in rows]
+        return [{"ts": iso(t), "equity": float(eq), "cash": float(c), "drawdown": float(d)} for t, eq, c, d in rows]
 
     def events(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = list(self.engine.events)[-limit:]

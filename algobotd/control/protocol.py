@@ -70,7 +70,8 @@ class ErrorBody(msgspec.Struct):
 
 
 class Reply(msgspec.Struct):
-    """Either ``result`` or ``error`` is set; ``ok`` tells which."""
+    """A decoded reply: either ``result`` or ``error`` is set; ``ok`` tells which.
+    (The server encodes ``ResultReply`` / ``ErrorReply`` so only one key is on the wire.)"""
 
     id: RequestId = None
     result: Any = None
@@ -79,6 +80,19 @@ class Reply(msgspec.Struct):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class ResultReply(msgspec.Struct):
+    id: RequestId
+    result: Any
+
+
+class ErrorReply(msgspec.Struct):
+    id: RequestId
+    error: ErrorBody
+
+
+ServerReply = ResultReply | ErrorReply
 
 
 class StreamMessage(msgspec.Struct):
@@ -282,8 +296,8 @@ def request_line(id: RequestId, method: str, params: dict[str, Any] | None = Non
     return encode_line(Request(method=method, id=id, params=params or {}))
 
 
-def error_reply(id: RequestId, code: str, message: str) -> Reply:
-    return Reply(id=id, error=ErrorBody(code, message))
+def error_reply(id: RequestId, code: str, message: str) -> ErrorReply:
+    return ErrorReply(id=id, error=ErrorBody(code, message))
 
 
 def decode_incoming(line: bytes) -> Reply | StreamMessage:

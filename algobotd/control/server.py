@@ -119,7 +119,7 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):
-            session.close()
+            session.close(abort=True)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         if self._server is not None:

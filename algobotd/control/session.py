@@ -104,7 +104,7 @@ class Session:
             self.close()
 
     @staticmethod
-    def _too_long() -> p.Reply:
+    def _too_long() -> p.ServerReply:
         return p.error_reply(None, p.ErrorCode.LINE_TOO_LONG, f"request line exceeds {p.MAX_LINE_BYTES} bytes")
 
     async def _on_line(self, line: bytes) -> None:
@@ -121,7 +121,7 @@ class Session:
             for topic in topics:
                 self._send_topic(topic, self._loop.time())
 
-    async def _write_reply(self, reply: p.Reply) -> None:
+    async def _write_reply(self, reply: p.ServerReply) -> None:
         try:
             data = p.encode_line(reply)
         except (TypeError, msgspec.EncodeError, OverflowError) as exc:
@@ -134,7 +134,7 @@ class Session:
 
     # --- requests -------------------------------------------------------------------------
 
-    async def handle(self, line: bytes) -> p.Reply:
+    async def handle(self, line: bytes) -> p.ServerReply:
         try:
             obj = msgspec.json.decode(line)
         except Exception as exc:  # DecodeError, RecursionError on absurd nesting ...
@@ -167,7 +167,7 @@ class Session:
         except Exception as exc:  # a bug in the target must not take the connection down
             log.exception("control.internal_error", method=req.method)
             return p.error_reply(rid, p.ErrorCode.INTERNAL_ERROR, f"{req.method} failed: {exc!r}")
-        return p.Reply(id=rid, result=result)
+        return p.ResultReply(id=rid, result=result)
 
     async def _dispatch(self, method: str, params: Any) -> Any:
         target = self.server.target
@@ -291,7 +291,10 @@ class Session:
 
     # --- teardown -------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Hang up. A graceful close lets pending output (a refusal) reach the client; ``abort``
+        is for shutdown and for clients that stopped reading, whose buffered data would
+        otherwise keep the transport open forever."""
         if self.closed:
             return
         self.closed = True
@@ -302,7 +305,11 @@ class Session:
         self._outbox.clear()
         if self._stream_task is not None and self._stream_task is not asyncio.current_task():
             self._stream_task.cancel()
-        self.writer.close()
+        transport = self.writer.transport
+        if abort or transport.get_write_buffer_size() > 0:
+            transport.abort()
+        else:
+            self.writer.close()
         self.server.forget(self)
 
 

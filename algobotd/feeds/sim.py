@@ -21,6 +21,7 @@ import asyncio
 import bisect
 import datetime as dt
 import math
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ from algobotd.feeds.pacing import Pacer
 
 NEW_YORK = ZoneInfo("America/New_York")
 SESSION_SECONDS = 23_400  # 09:30-16:00
-REF_SYMBOLS = ("SPY", "VIX")
 
 REGIMES = ("bull", "bear", "sideways", "crash", "recovery")
 REGIME_DRIFT = np.array([0.12, -0.20, 0.02, -0.50, 0.30])  # annualised
@@ -84,15 +84,18 @@ class RegimeChain:
         self._rng = tuple(np.random.Generator(np.random.PCG64([seed, _TAG_REGIME, i])) for i in (0, 1))
         first = min(bisect.bisect_right(_cumrows(pi[None, :])[0], self._rng[0].random()), len(p) - 1)
         self._seq: tuple[list[int], list[int]] = ([first], [first])  # days 0,1,2.. and 0,-1,-2..
+        self._lock = threading.Lock()  # big days are drawn in a worker thread (see SimFeed._warm)
 
     def __call__(self, day: int) -> int:
         way = 0 if day >= 0 else 1
         seq, cum, last = self._seq[way], self._cum[way], len(REGIMES) - 1
-        while len(seq) <= abs(day):
-            cur = seq[-1]
-            for u in self._rng[way].random(self._BLOCK).tolist():
-                cur = min(bisect.bisect_right(cum[cur], u), last)
-                seq.append(cur)
+        if len(seq) <= abs(day):
+            with self._lock:  # two extenders at once would interleave blocks: no longer deterministic
+                while len(seq) <= abs(day):
+                    cur = seq[-1]
+                    for u in self._rng[way].random(self._BLOCK).tolist():
+                        cur = min(bisect.bisect_right(cum[cur], u), last)
+                        seq.append(cur)
         return seq[abs(day)]
 
 
@@ -137,6 +140,7 @@ class SimFeed:
         self._opens: dict[int, int] = {}
         self._days: dict[int, _Day] = {}
         self._spy_prev: tuple[list[float], list[float]] = ([_SPY_START], [_SPY_START])
+        self._lock = threading.RLock()  # guards the caches against a _warm() worker thread
         self._closed = False
         self._pacer: Pacer | None = None
         self._init_symbol_params()
@@ -217,20 +221,22 @@ class SimFeed:
         (walking to it needs only the cheap market draws, never the symbols')."""
         way, step = (0, 1) if day >= 0 else (1, -1)
         seq = self._spy_prev[way]
-        while len(seq) <= abs(day):
-            d = len(seq) - 1 if way == 0 else -len(seq)  # the day crossed next
-            inc, gap, _, _ = self._market(d)
-            seq.append(seq[-1] * math.exp(step * (gap + float(inc.sum()))))
+        with self._lock:
+            while len(seq) <= abs(day):
+                d = len(seq) - 1 if way == 0 else -len(seq)  # the day crossed next
+                inc, gap, _, _ = self._market(d)
+                seq.append(seq[-1] * math.exp(step * (gap + float(inc.sum()))))
         return seq[abs(day)]
 
     def _day(self, day: int) -> _Day:
-        cached = self._days.get(day)
-        if cached is None:
-            cached = self._generate_day(day)
-            if len(self._days) >= 4:  # live runs move forward, history walks back: keep a few
-                self._days.pop(next(iter(self._days)))
-            self._days[day] = cached
-        return cached
+        with self._lock:
+            cached = self._days.get(day)
+            if cached is None:
+                cached = self._generate_day(day)
+                if len(self._days) >= 4:  # live runs move forward, history walks back: keep a few
+                    self._days.pop(next(iter(self._days)))
+                self._days[day] = cached
+            return cached
 
     def _generate_day(self, day: int) -> _Day:
         B, S, n = self.bars_per_day, _SUBSTEPS, len(self.symbols)

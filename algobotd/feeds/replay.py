@@ -1,0 +1,249 @@
+"""Replay of stored bars (``feed.kind = "replay"``): DuckDB ``bars`` table, CSV or Parquet.
+
+The file is loaded once with DuckDB (read-only for database files), validated with
+vectorised numpy masks, and pivoted to ``[n_ts, n_symbols]`` matrices; each batch is
+then a set of row views. Rows that would poison features (NaN, non-positive prices,
+inconsistent OHLC, negative volume, duplicate ``(symbol, ts)``) are dropped at this
+edge and counted by reason in ``ReplayFeed.dropped``.
+
+Timestamps: TIMESTAMP/DATE columns without a zone are taken as UTC; TIMESTAMPTZ and ISO
+strings with an offset are converted; numbers are epoch seconds, milliseconds,
+microseconds or nanoseconds, chosen per file by magnitude. Symbols are trimmed and
+upper-cased. ``SPY``/``VIX`` rows, when present, are also delivered in ``BarBatch.refs``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from algobotd.config import FeedConfig
+from algobotd.domain import BarBatch
+from algobotd.feeds.base import ResumePoint
+from algobotd.feeds.pacing import Pacer
+
+REQUIRED_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
+REF_SYMBOLS = ("SPY", "VIX")
+_FIELDS = ("open", "high", "low", "close", "volume")
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "UHUGEINT")
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _file_kind(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".duckdb", ".db", ".ddb"):
+        return "duckdb"
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        return "parquet"
+    if any(s in (".csv", ".tsv", ".txt") for s in suffixes):
+        return "csv"
+    with path.open("rb") as fh:  # unknown suffix: sniff the magic bytes
+        head = fh.read(16)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[8:12] == b"DUCK":
+        return "duckdb"
+    return "csv"
+
+
+def _ts_expr(col: str, sql_type: str) -> tuple[str, bool]:
+    """SQL turning the ts column into an integer; the flag says it still needs unit scaling."""
+    t = sql_type.upper()
+    if t.startswith("TIMESTAMP") or t == "DATE":
+        return f"epoch_ns({col})", False
+    if t in _INTEGER_TYPES:
+        return f"CAST({col} AS BIGINT)", True
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return f"CAST({col} AS DOUBLE)", True
+    # Strings (e.g. ISO text DuckDB did not auto-detect): unparseable values become NULL -> dropped.
+    return f"epoch_ns(TRY_CAST({col} AS TIMESTAMPTZ))", False
+
+
+def _to_ns(raw: np.ndarray) -> np.ndarray:
+    """Epoch numbers in an unknown unit -> int64 ns, choosing the unit from the magnitude."""
+    if raw.size == 0:
+        return raw.astype(np.int64)
+    top = float(np.max(np.abs(raw)))
+    scale = 1e9 if top < 1e11 else 1e6 if top < 1e14 else 1e3 if top < 1e17 else 1.0
+    if raw.dtype.kind == "f":
+        return np.rint(raw * scale).astype(np.int64)
+    return raw.astype(np.int64) * int(scale)
+
+
+def _load(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Read the file once; returns sorted symbol names and row arrays (sid, ts, OHLCV ...)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{path}: replay file not found")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # naive strings cast to TIMESTAMPTZ mean UTC
+        kind = _file_kind(p)
+        if kind == "duckdb":
+            con.execute(f"ATTACH {_sql_str(str(p))} AS replay_src (READ_ONLY)")
+            found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'replay_src' "
+                                "AND lower(table_name) = 'bars'").fetchone()
+            if not found or not found[0]:
+                raise ValueError(f"{path}: DuckDB file has no bars table")
+            src = "replay_src.bars"
+        elif kind == "parquet":
+            src = f"read_parquet({_sql_str(str(p))})"
+        else:
+            src = f"read_csv({_sql_str(str(p))})"
+        columns = {row[0].lower(): (row[0], row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError(f"{path}: missing required columns {', '.join(missing)} "
+                             f"(need {', '.join(REQUIRED_COLUMNS)}; found {', '.join(n for n, _ in columns.values())})")
+        q = {c: _sql_ident(columns[c][0]) for c in REQUIRED_COLUMNS}
+        ts_sql, needs_unit = _ts_expr(q["ts"], columns["ts"][1])
+        prices = ", ".join(f"COALESCE(TRY_CAST({q[c]} AS DOUBLE), 'NaN'::DOUBLE) AS {c}" for c in _FIELDS)
+        # One scan of the file into memory; rowid keeps file order so "first wins" on duplicates.
+        con.execute(f"CREATE TEMP TABLE raw AS SELECT upper(trim(CAST({q['symbol']} AS VARCHAR))) AS symbol, "
+                    f"{ts_sql} AS ts, {prices} FROM {src}")
+        names = [r[0] for r in con.execute("SELECT DISTINCT symbol FROM raw WHERE symbol IS NOT NULL "
+                                           "AND symbol <> '' ORDER BY symbol").fetchall()]
+        rows = con.execute(
+            "SELECT rowid AS rn, CASE WHEN symbol IS NULL OR symbol = '' THEN -1 "
+            "ELSE dense_rank() OVER (PARTITION BY symbol IS NULL OR symbol = '' ORDER BY symbol) - 1 END AS sid, "
+            "ts IS NULL AS ts_null, "
+            f"COALESCE(ts, 0) AS ts, {', '.join(_FIELDS)} FROM raw").fetchnumpy()
+    except duckdb.Error as exc:
+        raise ValueError(f"{path}: cannot read bars: {exc}") from exc
+    finally:
+        con.close()
+    data = {k: np.asarray(v) for k, v in rows.items()}
+    data["ts"] = _to_ns(data["ts"]) if needs_unit else data["ts"].astype(np.int64)
+    return names, data
+
+
+class ReplayFeed:
+    """Stored bars as ``BarBatch``es, one per distinct timestamp, paced by ``feed.replay.speed``."""
+
+    def __init__(self, feed: FeedConfig, path: str | None = None) -> None:
+        self.path = path or feed.replay.path
+        if not self.path:
+            raise ValueError("replay feed needs a file: set feed.replay.path")
+        self.bar_seconds: int = feed.bar_seconds
+        self._speed = feed.replay.speed
+        self.dropped: dict[str, int] = {}
+        names, rows = _load(self.path)
+        self.symbols: tuple[str, ...] = tuple(feed.symbols) if feed.symbols else tuple(names)
+        self._build(names, rows)
+        self._live_start = 0
+        self._closed = False
+        self._pacer: Pacer | None = None
+
+    def _drop(self, keep: np.ndarray, bad: np.ndarray, reason: str) -> None:
+        hit = bad & keep
+        count = int(hit.sum())
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+            keep &= ~hit
+
+    def _build(self, names: list[str], rows: dict[str, np.ndarray]) -> None:
+        n = len(self.symbols)
+        # Columns: the universe, then reference series present in the data but not traded.
+        column_of = {s: i for i, s in enumerate(self.symbols)}
+        for ref in REF_SYMBOLS:
+            if ref in names and ref not in column_of:
+                column_of[ref] = len(column_of)
+        remap = np.array([column_of.get(s, -1) for s in names] + [-1], dtype=np.int64)
+        sid = rows["sid"].astype(np.int64)
+        col = remap[np.where(sid >= 0, sid, len(names))]
+        keep = (col >= 0) | (sid < 0)  # other symbols are simply not subscribed: not "dropped"
+        o, h, l, c, v = (rows[f].astype(np.float64) for f in _FIELDS)
+        self._drop(keep, sid < 0, "bad_symbol")
+        self._drop(keep, rows["ts_null"].astype(bool), "bad_ts")
+        with np.errstate(invalid="ignore"):
+            self._drop(keep, ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(l) & np.isfinite(c) & np.isfinite(v)), "nan")
+            self._drop(keep, (o <= 0) | (h <= 0) | (l <= 0) | (c <= 0), "non_positive_price")
+            self._drop(keep, h < l, "high_below_low")
+            self._drop(keep, (h < np.maximum(o, c)) | (l > np.minimum(o, c)), "ohlc_inconsistent")
+            self._drop(keep, v < 0, "negative_volume")
+        # Reference-only rows count only at timestamps where the universe traded.
+        ts = rows["ts"]
+        if len(column_of) > n:
+            keep &= np.isin(ts, ts[keep & (col < n)]) | (col < n)
+        idx = np.nonzero(keep)[0]
+        order = idx[np.lexsort((rows["rn"][idx], col[idx], ts[idx]))]
+        ts_s, col_s = ts[order], col[order]
+        dup = np.zeros(len(order), dtype=bool)
+        dup[1:] = (ts_s[1:] == ts_s[:-1]) & (col_s[1:] == col_s[:-1])
+        if dup.any():
+            self.dropped["duplicate"] = self.dropped.get("duplicate", 0) + int(dup.sum())
+            order, ts_s, col_s = order[~dup], ts_s[~dup], col_s[~dup]
+        self.timestamps, t_idx = np.unique(ts_s, return_inverse=True)
+        shape = (len(self.timestamps), len(column_of))
+        self._m: dict[str, np.ndarray] = {}
+        for name, arr in zip(_FIELDS, (o, h, l, c, v)):
+            m = np.full(shape, np.nan)
+            m[t_idx, col_s] = arr[order]
+            self._m[name] = m
+        self._valid = np.zeros(shape, dtype=bool)
+        self._valid[t_idx, col_s] = True
+        self._ts_list: list[int] = self.timestamps.tolist()
+        self._refs = [(r, column_of[r]) for r in REF_SYMBOLS if r in column_of]
+
+    def __len__(self) -> int:
+        return len(self._ts_list)
+
+    def _batch(self, t: int) -> BarBatch:
+        n = len(self.symbols)
+        m = self._m
+        refs: dict[str, float] = {}
+        for name, j in self._refs:
+            x = float(m["close"][t, j])
+            if not math.isnan(x):
+                refs[name] = x
+        return BarBatch(
+            ts=self._ts_list[t], symbols=self.symbols,
+            open=m["open"][t, :n], high=m["high"][t, :n], low=m["low"][t, :n], close=m["close"][t, :n],
+            volume=m["volume"][t, :n], valid=self._valid[t, :n],
+            bid=np.full(n, np.nan), ask=np.full(n, np.nan), refs=refs)
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed
+
+    async def history(self, n_bars: int, resume: ResumePoint | None = None) -> list[BarBatch]:
+        """Without resume: the first ``n_bars`` batches (``batches()`` then continues after them).
+        With resume: the ``n_bars`` batches up to and including ``resume.last_ts``."""
+        n_bars = max(0, n_bars)
+        if resume is None:
+            stop = min(n_bars, len(self))
+            self._live_start = stop
+            start = 0
+        else:
+            stop = int(np.searchsorted(self.timestamps, resume.last_ts, side="right"))
+            start = max(0, stop - n_bars)
+        return [self._batch(t) for t in range(start, stop)]
+
+    async def batches(self, resume: ResumePoint | None = None) -> AsyncIterator[BarBatch]:
+        if resume is None:
+            t = self._live_start
+        else:
+            t = int(np.searchsorted(self.timestamps, resume.last_ts, side="right"))
+        self._pacer = pacer = Pacer(self.bar_seconds, self._speed)
+        while t < len(self) and not self._closed:
+            if not await pacer.wait():
+                return
+            yield self._batch(t)
+            t += 1
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._pacer is not None:
+            self._pacer.stop()

@@ -1,0 +1,45 @@
+"""The control server on its own event loop in a thread, for blocking clients (hypothesis,
+the synchronous CLI entry point)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from fake_target import FakeTarget
+
+from algobotd.control.server import ControlServer, serve
+
+
+class ServerThread:
+    """The server on its own event loop, so hypothesis can drive it with a blocking client."""
+
+    def __init__(self, path: Path, **serve_kw: Any) -> None:
+        self.path = path
+        self.target = FakeTarget()
+        self.loop = asyncio.new_event_loop()
+        self.server: ControlServer | None = None
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+
+            async def start() -> None:
+                self.server = await serve(self.target, path, heartbeat_s=None, **serve_kw)
+                ready.set()
+
+            self.loop.run_until_complete(start())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        assert self.server is not None
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
