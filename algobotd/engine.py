@@ -277,7 +277,7 @@ class Engine:
         ts = np.full(int(v.sum()), batch.ts, dtype=np.int64).view("datetime64[ns]")
         self.store.add_columns("bars", {"symbol": self.sym_array[v], "ts": ts, "open": batch.open[v],
                                         "high": batch.high[v], "low": batch.low[v], "close": batch.close[v],
-                                        "volume": batch.volume[v]})
+                                        "volume": batch.volume[v], "bid": batch.bid[v], "ask": batch.ask[v]})
 
     def _store_predictions(self, batch: BarBatch, pred: Prediction, now: int) -> None:
         m = pred.ready & batch.valid

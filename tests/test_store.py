@@ -48,6 +48,7 @@ async def test_writer_batches_and_barrier(tmp_path) -> None:
         "ts": np.array([1, 1], dtype=np.int64).view("datetime64[ns]") + np.timedelta64(1_700_000_000, "s"),
         "open": np.array([1.0, 2.0]), "high": np.array([1.5, 2.5]), "low": np.array([0.5, 1.5]),
         "close": np.array([1.2, 2.2]), "volume": np.array([100.0, 200.0]),
+        "bid": np.array([1.19, 2.19]), "ask": np.array([1.21, 2.21]),
     })
     assert w.queued == 3
     await w.barrier()  # durable: on disk when it returns
@@ -85,9 +86,9 @@ async def test_restore_reads_back_state(tmp_path) -> None:
     w.add("trading_state", (1_700_000_003 * NS, "HALTED", "test", "operator:uid=0"))
     for i, eq in enumerate([100.0, 120.0, 110.0]):
         w.add("equity", ((1_700_000_000 + i) * NS, eq, eq, 0, 0, 0, 0, 0, eq, 0))
-    w.add("bars", ("AAA", 1_700_000_000 * NS, 1, 1, 1, 1.5, 10))
-    w.add("bars", ("AAA", 1_700_000_060 * NS, 1, 1, 1, 1.7, 10))
-    w.add("bars", ("BBB", 1_700_000_000 * NS, 1, 1, 1, 9.0, 10))
+    w.add("bars", ("AAA", 1_700_000_000 * NS, 1, 1, 1, 1.5, 10, None, None))
+    w.add("bars", ("AAA", 1_700_000_060 * NS, 1, 1, 1, 1.7, 10, 1.69, 1.71))
+    w.add("bars", ("BBB", 1_700_000_000 * NS, 1, 1, 1, 9.0, 10, None, None))
     await w.close()
     st = restore(connect(tmp_path / "s.duckdb"))
     assert [f.exec_id for f in st.fills] == ["ab-00000001-AAA-0"]

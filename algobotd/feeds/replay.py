@@ -29,6 +29,7 @@ from algobotd.feeds.pacing import Pacer
 REQUIRED_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 REF_SYMBOLS = ("SPY", "VIX")
 _FIELDS = ("open", "high", "low", "close", "volume")
+_QUOTE_FIELDS = ("bid", "ask")
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "UHUGEINT")
 
@@ -109,7 +110,11 @@ def _load(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
                              f"(need {', '.join(REQUIRED_COLUMNS)}; found {', '.join(n for n, _ in columns.values())})")
         q = {c: _sql_ident(columns[c][0]) for c in REQUIRED_COLUMNS}
         ts_sql, needs_unit = _ts_expr(q["ts"], columns["ts"][1])
-        prices = ", ".join(f"COALESCE(TRY_CAST({q[c]} AS DOUBLE), 'NaN'::DOUBLE) AS {c}" for c in _FIELDS)
+        # bid/ask at the bar close are optional (our own bars table stores them): with them a
+        # replay pays the same spread as the run that recorded the bars
+        quotes = [c for c in _QUOTE_FIELDS if c in columns]
+        q.update({c: _sql_ident(columns[c][0]) for c in quotes})
+        prices = ", ".join(f"COALESCE(TRY_CAST({q[c]} AS DOUBLE), 'NaN'::DOUBLE) AS {c}" for c in (*_FIELDS, *quotes))
         # One scan of the file into memory; rowid keeps file order so "first wins" on duplicates.
         con.execute(f"CREATE TEMP TABLE raw AS SELECT upper(trim(CAST({q['symbol']} AS VARCHAR))) AS symbol, "
                     f"{ts_sql} AS ts, {prices} FROM {src}")
@@ -119,7 +124,7 @@ def _load(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
             "SELECT rowid AS rn, CASE WHEN symbol IS NULL OR symbol = '' THEN -1 "
             "ELSE dense_rank() OVER (PARTITION BY symbol IS NULL OR symbol = '' ORDER BY symbol) - 1 END AS sid, "
             "ts IS NULL AS ts_null, "
-            f"COALESCE(ts, 0) AS ts, {', '.join(_FIELDS)} FROM raw").fetchnumpy()
+            f"COALESCE(ts, 0) AS ts, {', '.join((*_FIELDS, *quotes))} FROM raw").fetchnumpy()
     except duckdb.Error as exc:
         raise ValueError(f"{path}: cannot read bars: {exc}") from exc
     finally:
@@ -192,6 +197,15 @@ class ReplayFeed:
             m = np.full(shape, np.nan)
             m[t_idx, col_s] = arr[order]
             self._m[name] = m
+        for name in _QUOTE_FIELDS:
+            m = np.full(shape, np.nan)
+            if name in rows:
+                m[t_idx, col_s] = rows[name].astype(np.float64)[order]
+            self._m[name] = m
+        with np.errstate(invalid="ignore"):  # a crossed or non-positive quote is no quote
+            bad = ~((self._m["bid"] > 0) & (self._m["ask"] >= self._m["bid"]))
+        self._m["bid"][bad] = np.nan
+        self._m["ask"][bad] = np.nan
         self._valid = np.zeros(shape, dtype=bool)
         self._valid[t_idx, col_s] = True
         self._ts_list: list[int] = self.timestamps.tolist()
@@ -212,7 +226,7 @@ class ReplayFeed:
             ts=self._ts_list[t], symbols=self.symbols,
             open=m["open"][t, :n], high=m["high"][t, :n], low=m["low"][t, :n], close=m["close"][t, :n],
             volume=m["volume"][t, :n], valid=self._valid[t, :n],
-            bid=np.full(n, np.nan), ask=np.full(n, np.nan), refs=refs)
+            bid=m["bid"][t, :n], ask=m["ask"][t, :n], refs=refs)
 
     @property
     def connected(self) -> bool:

@@ -100,7 +100,7 @@ def recent_batches(con: duckdb.DuckDBPyConnection, symbols: tuple[str, ...], n_b
     if n_bars <= 0:
         return []
     cols = con.execute(
-        f"""SELECT symbol, {_ns('ts')} AS t, open, high, low, close, volume FROM bars
+        f"""SELECT symbol, {_ns('ts')} AS t, open, high, low, close, volume, bid, ask FROM bars
             WHERE ts IN (SELECT DISTINCT ts FROM bars ORDER BY ts DESC LIMIT ?) ORDER BY t, symbol""",
         [n_bars],
     ).fetchnumpy()
@@ -108,7 +108,7 @@ def recent_batches(con: duckdb.DuckDBPyConnection, symbols: tuple[str, ...], n_b
 
 
 def pivot_bars(symbols: tuple[str, ...], cols: dict[str, np.ndarray]) -> list[BarBatch]:
-    """Long rows (symbol, t, open, high, low, close, volume) -> one BarBatch per distinct t.
+    """Long rows (symbol, t, open, high, low, close, volume[, bid, ask]) -> one BarBatch per distinct t.
 
     Symbols without a row at some t are marked stale (valid=False, NaN prices).
     """
@@ -122,15 +122,16 @@ def pivot_bars(symbols: tuple[str, ...], cols: dict[str, np.ndarray]) -> list[Ba
     times, row = np.unique(t, return_inverse=True)
     shape = (len(times), len(symbols))
     mats = {}
-    for name in ("open", "high", "low", "close", "volume"):
+    for name in ("open", "high", "low", "close", "volume", "bid", "ask"):
         m = np.full(shape, np.nan)
-        m[row, sym_idx] = np.asarray(cols[name], dtype=float)[keep]
+        if name in cols:
+            # fetchnumpy gives masked arrays where the column has NULLs (no quote stored)
+            m[row, sym_idx] = np.ma.filled(np.ma.asarray(cols[name], dtype=float), np.nan)[keep]
         mats[name] = m
     valid = np.zeros(shape, dtype=bool)
     valid[row, sym_idx] = True
-    nan = np.full(len(symbols), np.nan)
     return [
         BarBatch(int(times[k]), symbols, mats["open"][k], mats["high"][k], mats["low"][k],
-                 mats["close"][k], mats["volume"][k], valid[k], nan, nan)
+                 mats["close"][k], mats["volume"][k], valid[k], mats["bid"][k], mats["ask"][k])
         for k in range(len(times))
     ]

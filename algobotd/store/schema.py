@@ -18,7 +18,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE bars (
         symbol VARCHAR, ts TIMESTAMP, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
-        volume DOUBLE
+        volume DOUBLE, bid DOUBLE, ask DOUBLE
     );
     CREATE TABLE models (
         model_id VARCHAR PRIMARY KEY, kind VARCHAR, created_at TIMESTAMP, params VARCHAR,
@@ -73,7 +73,7 @@ MIGRATIONS: list[str] = [
 # Tables the writer appends to, with their column order; tables with a primary key are
 # written with INSERT OR IGNORE so that a replayed row is never stored twice.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "bars": ("symbol", "ts", "open", "high", "low", "close", "volume"),
+    "bars": ("symbol", "ts", "open", "high", "low", "close", "volume", "bid", "ask"),
     "predictions": ("ts", "symbol", "model_id", "prediction", "confidence", "weights", "actual_return"),
     "orders": (
         "client_order_id", "seq", "ts", "symbol", "side", "qty", "type", "limit_price", "tif",
