@@ -166,6 +166,7 @@ def case_backtrader(args: argparse.Namespace) -> None:
     _emit({
         "case": "backtrader", "seconds": seconds, "import_seconds": import_s, "import_rss_mib": import_mib,
         "symbols": n_symbols, "bars": timestamps - args.warmup, "fills": strat.fills, "rejected": strat.rejected,
+        "orders": strat.entries + strat.exits,
         "entries": strat.entries, "exits": strat.exits, "final_equity": cerebro.broker.getvalue(),
         "model": f"bt SMA({FAST}/{SLOW}) CrossOver", "version": bt.__version__,
     })
@@ -187,9 +188,15 @@ def case_ours(args: argparse.Namespace) -> None:
     cfg = load(None, [*model, f"feed.warmup_bars={args.warmup}"], state_dir=str(work / f"state-{args.case}"))
     result = asyncio.run(run_backtest(cfg, work / f"out-{args.case}.duckdb", bars=args.bars, data=args.data))
     seconds = time.perf_counter() - t0
+    peak = _peak_mib()
+    import duckdb  # after the peak is taken: the sanity count below is not part of the case
+
+    with duckdb.connect(str(work / f"out-{args.case}.duckdb"), read_only=True) as con:
+        (orders,) = con.execute("SELECT count(*) FROM orders").fetchone()
     _emit({
         "case": args.case, "seconds": seconds, "import_seconds": import_s, "import_rss_mib": import_mib,
-        "symbols": result["symbols"], "bars": result["bars"], "fills": result["trades"],
+        "peak_rss_mib": peak, "symbols": result["symbols"], "bars": result["bars"], "fills": result["trades"],
+        "orders": orders,
         "final_equity": result["final_equity"], "model": result["model_id"],
         "engine_seconds": result["seconds"],
     })
@@ -227,6 +234,7 @@ def run_parent(args: argparse.Namespace) -> int:
         print(f"data: {gen['symbols']} symbols x {gen['timestamps'] - gen['warmup']} bars (+{gen['warmup']} warm-up) "
               f"= {gen['rows']:,} rows, SimFeed seed {args.seed}, Parquet {gen['bytes'] / 2**20:.1f} MiB, "
               f"generated in {gen['seconds']:.1f}s")
+        args.fraction = gen["fraction"]
         extra = ["--warmup", str(gen["warmup"]), "--cash", repr(gen["initial_cash"]), "--fraction", repr(gen["fraction"])]
         results: dict[str, dict[str, Any]] = {}
         failed = False
@@ -248,17 +256,23 @@ def run_parent(args: argparse.Namespace) -> int:
 
 def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     work = args.symbols * args.bars
-    head = ("case", "load+run s", "symbol-bars/s", "peak RSS MiB", "import s", "RSS@import MiB", "fills", "model")
+    head = ("case", "load+run s", "symbol-bars/s", "peak RSS MiB", "import s", "RSS@import MiB", "orders", "fills",
+            "model")
     rows = []
     for case, r in results.items():
-        fills = str(r["fills"]) + (f" ({r['rejected']} rejected)" if r.get("rejected") else "")
         rows.append((case, f"{r['seconds']:.2f}", f"{work / r['seconds']:,.0f}", f"{r['peak_rss_mib']:.1f}",
-                     f"{r['import_seconds']:.2f}", f"{r['import_rss_mib']:.1f}", fills, r["model"]))
+                     f"{r['import_seconds']:.2f}", f"{r['import_rss_mib']:.1f}", str(r["orders"]), str(r["fills"]),
+                     r["model"]))
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
     print()
     for row in (head, *rows):
-        cells = (c.ljust(w) if i in (0, 6, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        cells = (c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
         print("  ".join(cells).rstrip())
+    if results.get("backtrader", {}).get("rejected"):
+        print(f"note: backtrader had {results['backtrader']['rejected']} orders rejected for margin "
+              f"(entries of {args.fraction:.0%} of equity after the cash was used up)")
+    if any(c in results for c in ("sma", "baseline")):
+        print("note: ours counts each partial fill (broker.paper.participation) as a fill")
     for case, r in results.items():
         if r["symbols"] != args.symbols or r["bars"] != args.bars:
             print(f"warning: {case} covered {r['symbols']} symbols x {r['bars']} bars, expected {args.symbols} x {args.bars}")

@@ -35,7 +35,6 @@ class FakeTarget:
         self.reason = ""
         self.state_by = "startup"
         self.state_since = iso(T0)
-        self.cash = 600_000.0
         self.day_start_equity = 1_000_000.0
         self.hwm = 1_000_000.0
         self.bar = 0
@@ -47,6 +46,8 @@ class FakeTarget:
         for i, s in enumerate(SYMBOLS[:5]):
             qty = (i + 1) * 100 * (-1 if i == 3 else 1)
             self.book[s] = {"qty": qty, "avg_cost": self.prices[s] * 0.99}
+        # cash such that the book is worth exactly the day's starting equity
+        self.cash = self.day_start_equity - sum(p["qty"] * self.prices[s] for s, p in self.book.items())
         self.open_orders: list[dict[str, Any]] = [
             {"client_order_id": f"c-{n:04d}", "symbol": s, "side": side, "qty": q, "filled_qty": 0,
              "type": "limit", "limit_price": self.prices[s], "status": "accepted", "ts": iso(T0)}

@@ -23,7 +23,7 @@ class TradingBanner(Static):
             self.set_class(c == cls, c)
         if text != self._text:
             self._text = text
-            self.update(Text(text, justify="center"))
+            self.update(Text(text))
 
     def show_status(self, status: Status) -> None:
         self.state = status.trading_state
@@ -33,9 +33,11 @@ class TradingBanner(Static):
         if status.trading_state == "ACTIVE":
             self._show("-active", f"● ACTIVE{' — ' + reason if reason else ''}")
         elif status.trading_state == "REDUCING":
-            self._show("-reducing", f"▲ REDUCING — only orders that shrink positions\n{reason or 'no reason given'}{by}{since}   [r] resume")
+            self._show("-reducing", f"▲ REDUCING — only orders that shrink positions\n"
+                                    f"{reason or 'no reason given'}{by}{since}\nr resume · h halt · f flatten")
         else:
-            self._show("-halted", f"■ HALTED — no new orders\n{reason or 'no reason given'}{by}{since}   [r] resume")
+            self._show("-halted", f"■ HALTED — no new orders\n{reason or 'no reason given'}{by}{since}\n"
+                                  "r resume · f flatten")
 
     def show_disconnected(self, reason: str, retry_in: float, path: str) -> None:
         self.state = "DISCONNECTED"

@@ -47,10 +47,19 @@ class StatusHeader(Static):
     def redraw(self) -> None:
         """Rebuilt on every status and once a second (lag); only repainted when it changed."""
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(" algobot ", style="bold")
         s = self._status
         if s is not None:
             t.append(f" {s.mode.upper()} ", style=MODE_STYLE.get(s.mode, "reverse"))
+        else:
+            t.append(" algobot ", style="bold")
+        # the link state comes first: at 80 columns the tail (model id) is what gets cut
+        if self._connected:
+            t.append(" ● connected", style="green")
+            if not self._may_control:
+                t.append(" (read-only)", style="yellow")
+        else:
+            t.append(" ✖ disconnected", style="bold red")
+        if s is not None:
             t.append("  broker ")
             t.append("●" if s.broker_connected else "✖", style="green" if s.broker_connected else "bold red")
             t.append(" feed ")
@@ -60,13 +69,6 @@ class StatusHeader(Static):
             if lag is not None:
                 t.append(f" lag {fmt.duration(lag)}", style="bold red" if lag > LAG_WARN_S else "dim")
             t.append(f"  model {s.model_id or '-'}", style="dim")
-        t.append("  ")
-        if self._connected:
-            t.append("● connected", style="green")
-            if not self._may_control:
-                t.append(" (read-only)", style="yellow")
-        else:
-            t.append("✖ disconnected", style="bold red")
         if t != self._last:
             self._last = t
             self.update(t)
