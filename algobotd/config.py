@@ -149,18 +149,49 @@ class ModelConfig:
     kind: str = opt("baseline", one_of("baseline", "sma_cross"))
     lookback: int = opt(30, between(2, 10_000), doc="baseline: momentum window in bars")
     vol_window: int = opt(60, between(2, 10_000), doc="baseline: volatility window in bars")
-    entry_z: float = opt(1.0, non_negative, doc="baseline: enter long when the momentum z-score exceeds this")
-    exit_z: float = opt(0.0, doc="baseline: exit when the z-score falls below this")
+    entry_z: float = opt(2.0, non_negative, doc="baseline: enter long when the momentum z-score exceeds this")
+    exit_z: float = opt(-0.5, doc="baseline: exit when the z-score falls below this")
     fast: int = opt(10, between(1, 10_000), doc="sma_cross: fast window")
     slow: int = opt(30, between(2, 10_000), doc="sma_cross: slow window")
 
 
 @dataclass(frozen=True)
 class RiskConfig:
-    max_position_pct: float = opt(0.10, between(0, 1), doc="target value of one position, share of equity")
+    max_position_pct: float = opt(0.10, between(0, 1), doc="cap on the value of one position, share of equity")
     max_gross_pct: float = opt(1.0, between(0, 10), doc="cap on gross exposure, share of equity")
     min_order_value: float = opt(100.0, non_negative)
     allow_short: bool = opt(False)
+    # sizing: fractional Kelly from each symbol's round trips, shrunk toward a prior
+    kelly_fraction: float = opt(0.25, between(0, 1), doc="share of full Kelly used")
+    prior_win_rate: float = opt(0.55, between(0, 1), doc="Kelly prior: win rate")
+    prior_avg_win: float = opt(0.02, positive, doc="Kelly prior: average winning round-trip return")
+    prior_avg_loss: float = opt(0.015, positive, doc="Kelly prior: average losing round-trip return (magnitude)")
+    prior_trades: float = opt(20.0, non_negative, doc="Kelly prior: weight of the prior, in round trips")
+    vol_halflife_bars: float = opt(60.0, positive, doc="EWMA half-life of the volatility estimates")
+    vol_min_bars: int = opt(20, between(2, 100_000), doc="returns needed before a symbol can be sized")
+    vol_ratio_min: float = opt(0.5, positive, doc="clip of market vol / symbol vol")
+    vol_ratio_max: float = opt(2.0, positive)
+    risk_budget_pct: float = opt(0.15, positive, doc="cap on sum(|value| x annual vol) / equity (fully correlated)")
+    # stops, from the average entry cost, checked on every price update
+    soft_stop_pct: float = opt(0.05, between(0, 1), doc="loss that reduces a position (once per position)")
+    soft_stop_reduce: float = opt(0.5, between(0, 1), doc="share of the position sold at the soft stop")
+    hard_stop_pct: float = opt(0.08, between(0, 1), doc="loss that exits a position")
+    halt_position_loss_pct: float = opt(0.15, between(0, 1), doc="loss of one position that halts all trading")
+    trailing_stop_pct: float = opt(0.0, between(0, 1), doc="exit after this fall from the best price; 0 = off")
+    # portfolio breakers
+    daily_loss_pct: float = opt(0.03, between(0, 1), doc="equity (open P&L included) below the day's start: HALT")
+    max_drawdown_pct: float = opt(0.10, between(0, 1), doc="equity below its high-water mark: HALT")
+    stale_data_seconds: float = opt(180.0, positive, doc="no market data this long in market hours: REDUCING")
+    reject_window_seconds: float = opt(300.0, positive, doc="window of the order reject/error rate")
+    max_reject_rate: float = opt(0.5, between(0, 1), doc="reject share in the window that HALTs")
+    reject_min_orders: int = opt(5, between(1, 1_000_000), doc="orders in the window before the rate counts")
+    # pre-trade checks, applied to every order from any source
+    max_order_value: float = opt(250_000.0, positive, doc="USD notional cap per order, every account type")
+    orders_per_second: float = opt(20.0, positive, doc="token bucket refill rate (and burst)")
+    orders_per_minute: float = opt(300.0, positive, doc="token bucket refill per minute (and burst)")
+    price_band_pct: float = opt(0.05, between(0, 1), doc="limit price within this of the last trade")
+    quote_max_age_seconds: float = opt(120.0, positive, doc="market orders need a quote at most this old")
+    restricted_symbols: list[str] = opt([], symbols_check, doc="known but not tradable")
 
 
 @dataclass(frozen=True)
@@ -175,6 +206,77 @@ class LoggingConfig:
     format: str = opt("auto", one_of("auto", "json", "console"))
 
 
+# --- operations (issue 8): schedule, alerts, model monitoring ---------------------------------
+
+ALERT_LEVELS = ("info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    calendar: str = opt("XNYS", doc="exchange_calendars name of the market calendar")
+    gate_entries: str = opt("auto", one_of("auto", "on", "off"),
+                            doc="block new entries outside the session: auto = live feeds only")
+    entries_outside_session: bool = opt(False, doc="true: allow new entries outside the regular session")
+    warmup_minutes_before_open: float = opt(15.0, between(0, 600), doc="pre-open warm-up job")
+    retrain_minutes_after_close: float = opt(30.0, between(0, 720), doc="nightly retrain job, session days only")
+    reconcile_seconds: float = opt(300.0, between(5, 86_400), doc="periodic broker reconciliation")
+    monitor_seconds: float = opt(60.0, between(1, 86_400), doc="periodic model monitoring")
+    status_seconds: float = opt(5.0, between(0.5, 3600), doc="systemd STATUS= line refresh")
+
+
+@dataclass(frozen=True)
+class AlertChannelConfig:
+    name: str = opt("", doc="what routes refer to")
+    kind: str = opt("webhook", one_of("webhook", "email", "sms"))
+    format: str = opt("generic", one_of("generic", "slack", "discord"), doc="webhook body")
+    url: str = opt("", doc="webhook / SMS provider endpoint")
+    url_env: str = opt("", doc="environment variable holding the URL (Slack/Discord URLs are secrets)")
+    auth_env: str = opt("", doc="environment variable holding an Authorization header value")
+    body_template: str = opt("", doc="sms: request body with $text $to $kind $level placeholders")
+    content_type: str = opt("application/json", one_of("application/json", "application/x-www-form-urlencoded"))
+    smtp_host: str = opt("")
+    smtp_port: int = opt(587, between(1, 65535))
+    starttls: bool = opt(True)
+    smtp_ca_file: str = opt("", doc="CA bundle for a private SMTP server certificate")
+    username: str = opt("")
+    password_env: str = opt("", doc="environment variable holding the SMTP password")
+    sender: str = opt("")
+    to: list[str] = opt([])
+
+
+@dataclass(frozen=True)
+class AlertRouteConfig:
+    kinds: list[str] = opt([], doc="event kinds (fill, state, breaker, reject, ...); empty = any")
+    min_level: str = opt("info", one_of(*ALERT_LEVELS))
+    min_confidence: float = opt(0.0, between(0, 1), doc="only alerts whose payload confidence is at least this")
+    channels: list[str] = opt([])
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    enabled: bool = opt(True)
+    from_events: bool = opt(True, doc="turn engine events (fills, state changes, rejects) into alerts")
+    poll_seconds: float = opt(1.0, between(0.05, 3600))
+    timeout_seconds: float = opt(10.0, between(0.1, 600))
+    retry_base_seconds: float = opt(5.0, between(0.01, 3600))
+    retry_max_seconds: float = opt(600.0, between(0.01, 86_400))
+    expire_seconds: float = opt(86_400.0, between(1, 30 * 86_400), doc="undelivered alerts older than this expire")
+    channels: list[AlertChannelConfig] = opt([])
+    routes: list[AlertRouteConfig] = opt([])
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    enabled: bool = opt(True)
+    horizon_bars: int = opt(1, between(1, 10_000), doc="bars after a prediction at which its return is measured")
+    window_predictions: int = opt(500, between(10, 10_000_000), doc="predictions per evaluation window")
+    history_windows: int = opt(30, between(3, 1000), doc="past windows the degradation rule compares against")
+    sigma: float = opt(2.0, positive, doc="degraded: IC below mean - sigma * std of past windows")
+    psi_threshold: float = opt(0.25, positive, doc="feature drift beyond this PSI triggers retraining")
+    psi_bins: int = opt(10, between(2, 100))
+    retrain_cooldown_seconds: float = opt(3600.0, non_negative, doc="at most one triggered retrain per cooldown")
+
+
 @dataclass(frozen=True)
 class Config:
     state: StateConfig = field(default_factory=StateConfig)
@@ -187,6 +289,9 @@ class Config:
     risk: RiskConfig = field(default_factory=RiskConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -198,6 +303,39 @@ class Config:
             raise ConfigError("model.fast", f"must be smaller than model.slow ({self.model.slow}), got {self.model.fast}")
         if self.feed.kind == "replay" and not self.feed.replay.path:
             raise ConfigError("feed.replay.path", "required when feed.kind = \"replay\"")
+        check_alerts(self.alerts)
+        r = self.risk
+        if not r.soft_stop_pct < r.hard_stop_pct < r.halt_position_loss_pct:
+            raise ConfigError("risk.hard_stop_pct", "stops must satisfy soft_stop_pct < hard_stop_pct < "
+                              f"halt_position_loss_pct, got {r.soft_stop_pct} / {r.hard_stop_pct} / {r.halt_position_loss_pct}")
+        if r.vol_ratio_min > r.vol_ratio_max:
+            raise ConfigError("risk.vol_ratio_min", f"must be <= risk.vol_ratio_max ({r.vol_ratio_max}), got {r.vol_ratio_min}")
+
+
+def check_alerts(cfg: AlertsConfig) -> None:
+    """Channel names unique, each channel has what its kind needs, routes name real channels."""
+    names: set[str] = set()
+    for i, ch in enumerate(cfg.channels):
+        where = f"alerts.channels[{i}]"
+        if not ch.name:
+            raise ConfigError(f"{where}.name", "required")
+        if ch.name in names:
+            raise ConfigError(f"{where}.name", f"duplicate channel name {ch.name!r}")
+        names.add(ch.name)
+        if ch.kind in ("webhook", "sms") and not (ch.url or ch.url_env):
+            raise ConfigError(f"{where}.url", f"a {ch.kind} channel needs url or url_env")
+        if ch.kind == "sms" and not ch.body_template:
+            raise ConfigError(f"{where}.body_template", "required for an sms channel")
+        if ch.kind == "email":
+            for key in ("smtp_host", "sender"):
+                if not getattr(ch, key):
+                    raise ConfigError(f"{where}.{key}", "required for an email channel")
+            if not ch.to:
+                raise ConfigError(f"{where}.to", "an email channel needs at least one recipient")
+    for i, route in enumerate(cfg.routes):
+        for name in route.channels:
+            if name not in names:
+                raise ConfigError(f"alerts.routes[{i}].channels", f"no channel named {name!r}")
 
 
 # --- building typed objects from dicts ------------------------------------------------------

@@ -89,6 +89,8 @@ class Engine:
             restored.equity_curve, maxlen=5000
         )
         self.listeners: list[Callable[[str], None]] = []
+        self._last_weights: dict[str, float] | None = None
+        self._last_weights_json = "{}"
         self.fills = 0
         self.traded_value = 0.0
         self.day: int | None = None
@@ -124,13 +126,14 @@ class Engine:
         self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
         pf = self.portfolio
         pf.mark(batch.close, batch.valid)
-        pf.update_hwm()
-        self._roll_day(batch.ts)
+        equity, gross, net, unrealized = pf.valuation()
+        drawdown = pf.update_hwm(equity)
+        self._roll_day(batch.ts, equity)
         now = self.clock.now()
         self._store_bars(batch)
-        self.store.add("equity", (now, pf.equity, pf.cash, pf.gross_exposure, pf.net_exposure, pf.realized_pnl,
-                                  pf.unrealized_pnl, pf.commissions, pf.high_water_mark, pf.drawdown))
-        self.equity_curve.append((now, pf.equity, pf.cash, pf.drawdown))
+        self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
+                                  pf.high_water_mark, drawdown))
+        self.equity_curve.append((now, equity, pf.cash, drawdown))
         pred = self.model.update(batch)
         self.last_prediction = pred
         self.last_batch = batch
@@ -142,11 +145,11 @@ class Engine:
         self.store.maybe_flush()
         self._notify("status", "equity", "positions", "predictions")
 
-    def _roll_day(self, ts: int) -> None:
+    def _roll_day(self, ts: int, equity: float) -> None:
         day = ts // NS_PER_DAY
         if day != self.day:
             self.day = day
-            self.day_start_equity = self.portfolio.equity
+            self.day_start_equity = equity
 
     def _orders_from(self, pred: Prediction, batch: BarBatch, now: int) -> list[OrderRequest]:
         pf = self.portfolio
@@ -217,10 +220,9 @@ class Engine:
             self.pending[i] -= fill.signed_qty
         self.store.add("trades", (fill.exec_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty,
                                   fill.price, fill.commission, fill.ts))
-        pos = self.portfolio.position(fill.symbol)
-        qty, avg = (pos.qty, pos.avg_cost) if pos else (0, 0.0)
-        self.store.add("positions", (fill.ts, fill.symbol, qty, avg, float(self.portfolio.last[i]),
-                                     float(self.portfolio.realized[i])))
+        pf = self.portfolio
+        self.store.add("positions", (fill.ts, fill.symbol, int(pf.qty[i]), float(pf.avg_cost[i]), float(pf.last[i]),
+                                     float(pf.realized[i])))
         self.record_event(fill.ts, "fill", f"{fill.side.value} {fill.qty} {fill.symbol} @ {fill.price:.4f}")
         self._notify("positions", "orders")
 
@@ -290,9 +292,15 @@ class Engine:
             "model_id": np.full(n, self.model.model_id, dtype=object),
             "prediction": pred.score[m],
             "confidence": pred.confidence[m],
-            "weights": np.full(n, json.dumps(pred.weights), dtype=object),
+            "weights": np.full(n, self._weights_json(pred.weights), dtype=object),
             "actual_return": np.full(n, np.nan),
         })
+
+    def _weights_json(self, weights: dict[str, float]) -> str:
+        if weights != self._last_weights:  # usually unchanged from bar to bar: encode once
+            self._last_weights = dict(weights)
+            self._last_weights_json = json.dumps(weights)
+        return self._last_weights_json
 
     def record_event(self, ts: int, kind: str, message: str) -> None:
         self.events.append({"ts": ts, "kind": kind, "message": message})

@@ -119,9 +119,9 @@ class Portfolio:
         self._hwm = max(self._hwm, value)
         self.update_hwm()
 
-    def update_hwm(self) -> float:
+    def update_hwm(self, equity: float | None = None) -> float:
         """Raise the high-water mark and recompute drawdown (call after marking); returns it."""
-        eq = self.equity
+        eq = self.equity if equity is None else equity
         if eq > self._hwm:
             self._hwm = eq
         self._drawdown = max(0.0, (self._hwm - eq) / self._hwm) if self._hwm > 0 else 0.0
@@ -132,6 +132,18 @@ class Portfolio:
     def _marks(self) -> np.ndarray:
         """Last prices, with the average cost standing in where no price is known yet."""
         return np.where(np.isnan(self.last), self.avg_cost, self.last)
+
+    def valuation(self) -> tuple[float, float, float, float]:
+        """(equity, gross exposure, net exposure, unrealized P&L) from one pass over the marks.
+
+        The engine calls this once per batch instead of four properties that each re-mark.
+        """
+        marks = self._marks()
+        value = self.qty * marks
+        net = float(value.sum())
+        gross = float(np.abs(value).sum())
+        unrealized = net - float(np.dot(self.qty, self.avg_cost))
+        return self._cash + net, gross, net, unrealized
 
     @property
     def cash(self) -> float:

@@ -68,6 +68,7 @@ class AlgobotApp(App[None]):
         self.link = DaemonLink(self, self.socket_path, backoff=backoff)
         self.connected = False
         self.last_status: p.Status | None = None
+        self.topics_seen: set[str] = set()  # since the last (re)connect; tests wait on it
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.clock, id="header")
@@ -102,6 +103,7 @@ class AlgobotApp(App[None]):
     def _layout(self, size: Size) -> None:
         """Large terminals show every panel in a grid; small ones show one panel behind tabs."""
         wide = size.width >= WIDE.width and size.height >= WIDE.height
+        self.set_class(wide, "-wide")
         self.query_one("#panels").set_class(wide, "-wide")
         self.query_one("#tabs").display = not wide
 
@@ -124,6 +126,7 @@ class AlgobotApp(App[None]):
 
     def on_link_up(self, message: LinkUp) -> None:
         self.connected = True
+        self.topics_seen.clear()
         self.remove_class("-disconnected")
         self.query_one(StatusHeader).set_link(True, message.hello.may_control)
         self.query_one(TradingBanner).update("connected, waiting for status…")
@@ -137,6 +140,7 @@ class AlgobotApp(App[None]):
     def on_topic_update(self, message: TopicUpdate) -> None:
         data: Any = message.data
         topic = message.topic
+        self.topics_seen.add(topic)
         if topic == "status":
             self.last_status = data
             self.query_one(StatusHeader).set_status(data)

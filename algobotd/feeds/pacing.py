@@ -2,7 +2,7 @@
 
 ``speed`` is the config value ``feed.sim.speed`` / ``feed.replay.speed``:
 
-- ``"max"``: no sleeping, but every batch yields to the event loop once
+- ``"max"``: no sleeping, but every ``MAX_SPEED_YIELD`` batches yield to the event loop
   (``asyncio.sleep(0)``) so the control server, writer and watchdog keep running;
 - ``"realtime"``: one batch per ``bar_seconds`` of wall time;
 - a number ``x > 0``: one batch per ``bar_seconds / x`` seconds.
@@ -16,6 +16,9 @@ consumer that falls behind gets the overdue batches back to back until it catche
 from __future__ import annotations
 
 import asyncio
+
+
+MAX_SPEED_YIELD = 16
 
 
 def pace_interval(bar_seconds: float, speed: float | str) -> float | None:
@@ -67,7 +70,11 @@ class Pacer:
         if self._stopped:
             return False
         if self.interval is None:
-            await asyncio.sleep(0)
+            # a loop round trip per batch costs as much as a batch of engine work; every
+            # MAX_SPEED_YIELD batches keeps the daemon responsive without that cost
+            self._count += 1
+            if self._count % MAX_SPEED_YIELD == 0:
+                await asyncio.sleep(0)
             return not self._stopped
         loop = asyncio.get_running_loop()
         now = loop.time()

@@ -41,18 +41,21 @@ class CloseWindow:
 
     def __init__(self, size: int, n_symbols: int) -> None:
         self.size = size
+        # NaN-filled: a slot not written yet reads as NaN, so `ago` needs no mask
         self.buf = np.full((size, n_symbols), np.nan)
         self.count = np.zeros(n_symbols, dtype=np.int64)  # valid bars seen per symbol
+        self._all = np.arange(n_symbols)
 
     def grow(self, n_symbols: int) -> None:
         extra = n_symbols - self.buf.shape[1]
         if extra > 0:
             self.buf = np.hstack([self.buf, np.full((self.size, extra), np.nan)])
             self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
+            self._all = np.arange(n_symbols)
 
     def push(self, close: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Store the new closes; returns (cols, evicted) = updated columns and the values they replaced."""
-        cols = np.flatnonzero(valid)
+        cols = self._all if valid.all() else np.flatnonzero(valid)
         rows = self.count[cols] % self.size
         evicted = self.buf[rows, cols]
         self.buf[rows, cols] = close[cols]
@@ -60,7 +63,8 @@ class CloseWindow:
         return cols, evicted
 
     def ago(self, k: int) -> np.ndarray:
-        """The close k valid bars before the latest (k=0 is the latest), NaN when not yet seen."""
-        rows = (self.count - 1 - k) % self.size
-        out = self.buf[rows, np.arange(self.buf.shape[1])]
-        return np.where(self.count > k, out, np.nan)
+        """The close k valid bars before the latest (k=0 is the latest), NaN when not yet seen.
+
+        With fewer than k+1 values the index wraps onto a slot that was never written (k < size).
+        """
+        return self.buf[(self.count - 1 - k) % self.size, self._all]

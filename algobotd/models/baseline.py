@@ -27,33 +27,35 @@ class MomentumModel:
         self.rets = CloseWindow(self.vol_window, n_symbols)  # ring of log returns
         self.sum = np.zeros(n_symbols)
         self.sumsq = np.zeros(n_symbols)
+        self.sqrt_lookback = float(np.sqrt(self.lookback))
+        self.weights = {self.model_id: 1.0}
 
     def update(self, batch: BarBatch) -> Prediction:
         n = len(batch)
         if n > self.sum.size:
             self._grow(n)
+        close = batch.close
+        valid = batch.valid & (close > 0)
         prev = self.closes.ago(0)
-        valid = batch.valid & (batch.close > 0)
-        self.closes.push(batch.close, valid)
-        has_prev = valid & np.isfinite(prev)
-        r = np.zeros(n)
-        np.log(batch.close, out=r, where=has_prev)
-        r[has_prev] -= np.log(prev[has_prev])
+        self.closes.push(close, valid)
+        has_prev = valid & (prev > 0)  # False for NaN: the first bar of a symbol has no return
+        r = np.log(np.where(has_prev, close / np.where(has_prev, prev, 1.0), 1.0))
         cols, old = self.rets.push(r, has_prev)
-        old = np.nan_to_num(old)  # empty slots evict nothing
-        self.sum[cols] += r[cols] - old
-        self.sumsq[cols] += r[cols] ** 2 - old**2
-        k = self.rets.count.astype(float)
-        w = np.minimum(k, self.vol_window)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = (self.sumsq - self.sum**2 / w) / (w - 1)
-            sigma = np.sqrt(np.maximum(var, 0.0))
-            mom = np.log(self.closes.ago(0) / self.closes.ago(self.lookback))
-            score = mom / (sigma * np.sqrt(self.lookback))
-        ready = (self.rets.count >= self.vol_window) & (self.closes.count > self.lookback) & (sigma > 0)
-        score = np.where(ready, score, np.nan)
-        confidence = np.where(ready, np.minimum(1.0, np.abs(score) / 3.0), 0.0)
-        return Prediction(score, confidence, ready, {self.model_id: 1.0})
+        old[np.isnan(old)] = 0.0  # empty slots evict nothing
+        new = r[cols]
+        self.sum[cols] += new - old
+        self.sumsq[cols] += new * new - old * old
+        w = np.minimum(self.rets.count, self.vol_window)
+        ready = (self.rets.count >= self.vol_window) & (self.closes.count > self.lookback)
+        var = np.zeros(n)
+        np.divide(self.sumsq - self.sum * self.sum / np.maximum(w, 1), np.maximum(w - 1, 1), out=var, where=ready)
+        sigma = np.sqrt(np.maximum(var, 0.0))
+        ready &= sigma > 0
+        mom = np.log(self.closes.ago(0) / self.closes.ago(self.lookback), where=ready, out=np.zeros(n))
+        score = np.full(n, np.nan)
+        np.divide(mom, sigma * self.sqrt_lookback, out=score, where=ready)
+        confidence = np.minimum(1.0, np.abs(np.nan_to_num(score)) / 3.0)
+        return Prediction(score, confidence, ready, self.weights)
 
     def _grow(self, n: int) -> None:
         self.closes.grow(n)

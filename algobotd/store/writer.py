@@ -188,6 +188,14 @@ class StoreWriter:
         con.unregister("insert_block")
         return len(block[names[0]])
 
+    async def run(self, fn: Any) -> Any:
+        """Run ``fn(con)`` on the writer thread, after every flush started before it.
+
+        For the few readers/updaters inside the daemon (alert outbox, model monitor): the one
+        connection is never used from two threads, and the event loop never waits on DuckDB.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self.con)
+
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# helper modules next to this file (import-mode=importlib does not add test dirs to sys.path)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fake_target import FakeTarget  # noqa: E402
+from ctl_fake_target import FakeTarget  # noqa: E402
 
 from algobotd.control.client import ControlClient  # noqa: E402
 from algobotd.control.server import ControlServer, serve  # noqa: E402

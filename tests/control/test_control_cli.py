@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_thread import ServerThread
+from ctl_server_thread import ServerThread
 
 from algobotd.config import EX_CONFIG
 from algobotd.control.cli import run_ctl

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_thread import ServerThread
+from ctl_server_thread import ServerThread
 
 from algobotd.control import protocol as p
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from fake_target import FakeTarget
-from rawconn import RawConn
+from ctl_fake_target import FakeTarget
+from ctl_rawconn import RawConn
 
 from algobotd.control import protocol as p
 from algobotd.control.client import ControlClient

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_target import FakeTarget
-from rawconn import RawConn
+from ctl_fake_target import FakeTarget
+from ctl_rawconn import RawConn
 
 from algobotd.control import protocol as p
 from algobotd.control.client import ControlClient

@@ -6,19 +6,20 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-# the engine test double lives with the control tests; share it rather than copy it
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "control"))
+# this dir's helpers, and the engine test double that lives with the control tests (shared,
+# not copied); names are prefixed (ctl_*, tui_*) so they cannot clash on sys.path
+HERE = Path(__file__).resolve().parent
+for _d in (HERE, HERE.parent / "control"):
+    if str(_d) not in sys.path:
+        sys.path.insert(0, str(_d))
 
-from fake_target import FakeTarget  # noqa: E402
+from ctl_fake_target import FakeTarget  # noqa: E402
 
 from algobotd.control.server import ControlServer, serve  # noqa: E402
-
-FIXED_NOW = datetime(2024, 1, 2, 15, 31, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ class MetricsBar(Static):
             return  # heartbeats repeat the same figures: no repaint
         self._key = key
         grid = Table.grid(expand=True, padding=(0, 1))
-        for _ in range(5):
-            grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        for ratio in (3, 4, 3, 3, 2):  # day P&L carries amount and %, cash is short
+            grid.add_column(ratio=ratio, no_wrap=True, overflow="ellipsis")
         grid.add_row(*(Text(label, style="dim") for label in ("Equity", "Day P&L", "Drawdown/limit", "Gross exp.", "Cash")))
         pnl_pct = f" ({fmt.pct(s.day_pnl_pct, signed=True)})" if s.day_pnl_pct is not None else ""
         dd_style = "green"

@@ -24,7 +24,7 @@ class RiskTable(SyncTable):
             use = ""
             style = "green"
             if b.value is not None and b.threshold:
-                ratio = b.value / b.threshold
+                ratio = max(0.0, b.value / b.threshold)  # negative: far from tripping
                 use = f"{ratio:.0%}"
                 style = "bold red" if b.tripped or ratio >= 0.8 else "yellow" if ratio >= 0.5 else "green"
             rows.append((b.name, (

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fake_target import FakeTarget
+from ctl_fake_target import FakeTarget
 
 from algobotd.control.server import ControlServer, serve
 
