@@ -77,7 +77,7 @@ async def run_backtest(
     )
     prepare_out(cfg, out)
     t0 = time.perf_counter()
-    store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, 200_000))
+    store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, 50_000))
     a = assemble(cfg, store, replay_path=data)
     await a.broker.connect()
     await warm_up(a)

@@ -116,12 +116,16 @@ class PaperConfig:
 class BrokerConfig:
     kind: str = opt("paper", one_of("paper", "alpaca", "ib"))
     paper: PaperConfig = field(default_factory=PaperConfig)
+    position_tolerance: int = opt(0, between(0, 10**9), doc="reconciliation: shares a position may differ without escalating")
+    on_mismatch: str = opt("REDUCING", one_of("REDUCING", "HALTED"), doc="reconciliation: state when beyond tolerance")
+    fills_lookback_hours: float = opt(24.0, positive, doc="reconciliation: how far back broker fills are fetched")
 
 
 @dataclass(frozen=True)
 class AlpacaConfig:
     paper: bool = opt(True)
     data_feed: str = opt("iex", one_of("iex", "sip"))
+    credentials_file: str = opt("", doc="0600 KEY=VALUE file with APCA_API_KEY_ID / APCA_API_SECRET_KEY (env wins)")
     rest_url: str = opt("")
     data_url: str = opt("")
     data_stream_url: str = opt("")
@@ -134,6 +138,14 @@ class IBConfig:
     port: int = opt(4002, between(1, 65535))
     client_id: int = opt(17, between(0, 2**31 - 1))
     account: str = opt("")
+    data_client_id: int = opt(-1, between(-1, 2**31 - 1), doc="client id of the market-data connection; -1: client_id + 1")
+    timeout_seconds: float = opt(10.0, between(0.1, 600), doc="connect / start-up sync timeout")
+    reconnect_initial_seconds: float = opt(1.0, between(0.001, 3600), doc="first reconnect delay (doubles, jittered)")
+    reconnect_max_seconds: float = opt(60.0, between(0.001, 3600), doc="longest reconnect delay")
+    commission_wait_seconds: float = opt(2.0, between(0, 60), doc="a fill waits this long for its commission report")
+    history_timeout_seconds: float = opt(60.0, between(0.1, 3600), doc="one historical request; empty on timeout is an error")
+    what_to_show: str = opt("TRADES", one_of("TRADES", "MIDPOINT", "BID", "ASK"), doc="real-time and historical bar source")
+    use_rth: bool = opt(False, doc="true: bars from regular trading hours only")
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,39 @@ class News:
     sentiment: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OptionsSnapshot:
+    """Summary of one underlying's option chain at ``ts`` (alternative-data features).
+
+    Volumes are contracts traded since the previous snapshot; implied vols are annualised
+    fractions (0.2 = 20%): at the money, and 25-delta put / call for the skew.
+    """
+
+    symbol: str
+    ts: int
+    call_volume: float
+    put_volume: float
+    atm_iv: float
+    put_iv_25d: float
+    call_iv_25d: float
+
+
+@dataclass(slots=True)
+class IntrabarFlow:
+    """Quote and trade activity inside one bar interval, arrays indexed like the batch.
+
+    ``ofi`` is the Cont-Kukanov-Stoikov order-flow imbalance summed over the interval's
+    quote updates; ``bid_size``/``ask_size`` the depth at the interval end; ``buy_volume``/
+    ``sell_volume`` the trade volume signed by the tick rule. NaN where unknown.
+    """
+
+    ofi: np.ndarray
+    bid_size: np.ndarray
+    ask_size: np.ndarray
+    buy_volume: np.ndarray
+    sell_volume: np.ndarray
+
+
 @dataclass(slots=True)
 class BarBatch:
     """One bar interval across the whole universe, as arrays indexed by symbol.
@@ -140,6 +173,8 @@ class BarBatch:
     ask: np.ndarray
     refs: dict[str, float] = field(default_factory=dict)
     news: list[News] = field(default_factory=list)
+    flow: IntrabarFlow | None = None  # intrabar quote/trade summary, when the feed has one
+    options: list[OptionsSnapshot] = field(default_factory=list)  # option-chain snapshots in the interval
 
     def __len__(self) -> int:
         return len(self.symbols)

@@ -35,7 +35,8 @@ from algobotd.domain import (
 from algobotd.models.base import Prediction
 from algobotd.models.baseline import make_model
 from algobotd.portfolio import Portfolio
-from algobotd.risk.sizing import target_quantities
+from algobotd.risk.hooks import RiskHooks
+from algobotd.risk.layer import RiskLayer
 from algobotd.risk.state import TradingStateMachine, is_reducing
 from algobotd.store.restore import RestoredState
 from algobotd.store.writer import StoreWriter
@@ -57,7 +58,7 @@ class OpenOrder:
     status: OrderStatus
 
 
-class Engine:
+class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algobotd/risk/hooks.py)
     def __init__(
         self,
         cfg: Config,
@@ -78,6 +79,7 @@ class Engine:
         self.model = make_model(cfg.model, len(symbols))
         self.model_id = self.model.model_id
         self.state = TradingStateMachine(restored.trading_state)
+        self.risk = RiskLayer(cfg, symbols, store)
         self.open_orders: dict[str, OpenOrder] = {}
         self.pending = np.zeros(len(symbols), dtype=np.int64)  # signed unfilled open quantity
         self.order_seq = restored.order_seq
@@ -97,6 +99,7 @@ class Engine:
         self.day_start_equity = cfg.broker.paper.initial_cash
         self.broker.set_sink(self.on_broker_event)
         self.portfolio.restore(restored.fills)
+        self.risk.restore(restored.fills)  # Kelly inputs from the trades history
         if restored.high_water_mark is not None:
             self.portfolio.raise_hwm(restored.high_water_mark)
         if restored.day_start is not None:
@@ -116,6 +119,7 @@ class Engine:
         """Feed history to the model without trading (first start: also store it)."""
         self.last_prediction = self.model.update(batch)
         self.portfolio.mark(batch.close, batch.valid)
+        self.risk.observe(batch, batch.ts + self.bar_ns)  # volatility estimates warm up too
         if store_bars:
             self._store_bars(batch)
         self.last_batch = batch
@@ -138,6 +142,7 @@ class Engine:
         self.last_prediction = pred
         self.last_batch = batch
         self._store_predictions(batch, pred, now)
+        await self._risk_after_mark(batch, now, equity, gross)  # stops + breakers on the new prices
         if self.state.state is not TradingState.HALTED:
             orders = self._orders_from(pred, batch, now)
             if orders:
@@ -156,20 +161,15 @@ class Engine:
         price = pf.last[: len(batch)]
         position = pf.qty[: len(batch)]
         held = position + self.pending
-        target = target_quantities(pred.score, pred.ready & batch.valid, self.model.entry, self.model.exit,
-                                   held, price, pf.equity, self.cfg.risk)
+        target = self._risk_targets(pred, batch, held, price)  # fractional Kelly, caps, budget
         delta = target - held
         idx = np.flatnonzero(delta)
         if idx.size == 0:
             return []
         idx = idx[np.abs(delta[idx]) * price[idx] >= self.cfg.risk.min_order_value]
-        orders = []
-        for i in idx.tolist():
-            signed = int(delta[i])
-            if not self.state.allows(int(position[i]), signed):
-                self._deny(self.symbols.symbols[i], signed, f"trading state {self.state.state.value}", now)
-                continue
-            orders.append(self._new_order(self.symbols.symbols[i], signed, "signal", now))
+        # every order still goes through the pre-trade checks in send()
+        orders = [self._new_order(self.symbols.symbols[i], int(delta[i]), "signal", now) for i in idx.tolist()]
+        self.risk.record_sizing(orders, idx, self.risk.last_sizing, pred, held, price, pf.equity, now)
         return orders
 
     # --- orders ------------------------------------------------------------------------------
@@ -184,6 +184,9 @@ class Engine:
 
     async def send(self, orders: list[OrderRequest]) -> None:
         """Write-ahead: the order rows are durable before the broker sees the orders."""
+        orders = self._pretrade(orders)  # denied orders are stored with their reason, never sent
+        if not orders:
+            return
         for req in orders:
             self.store.add("orders", (req.client_order_id, order_seq_of(req.client_order_id), req.created_ts, req.symbol,
                                       req.side.value, req.qty, req.type.value, req.limit_price, req.tif.value,
@@ -197,6 +200,10 @@ class Engine:
         i = self.symbols.get(req.symbol)
         if i is not None:
             self.pending[i] += req.side.sign * (req.qty - filled)
+
+    def track_order(self, req: OrderRequest, filled: int, status: OrderStatus) -> None:
+        """Follow an order this run did not send (reconciliation adopts venue orders)."""
+        self._track(req, filled, status)
 
     def _deny(self, symbol: str, signed_qty: int, reason: str, now: int) -> None:
         self.store.add("risk_events", (now, "denial", symbol, float(signed_qty), None, self.state.state.value, reason))

@@ -82,3 +82,13 @@ def test_cli_json_and_parity_with_run_replay(tmp_path) -> None:
     assert table(live, ORDERS) == table(out, ORDERS)
     assert table(live, TRADES) == table(out, TRADES)
     assert len(table(live, TRADES)) == summary["trades"]
+
+
+async def test_start_end_selects_whole_sessions(tmp_path) -> None:
+    cfg = load(None, ["feed.sim.symbols=3"], str(tmp_path / "state"))
+    r = await run_backtest(cfg, tmp_path / "d.duckdb", start="2024-03-04", end="2024-03-05")
+    assert r["bars"] == 2 * 390  # two New York sessions of one-minute bars
+    with duckdb.connect(str(tmp_path / "d.duckdb"), read_only=True) as con:
+        first, last = con.execute(
+            "SELECT min(ts), max(ts) FROM bars WHERE ts >= TIMESTAMP '2024-03-04'").fetchone()
+    assert str(first) == "2024-03-04 14:30:00" and str(last) == "2024-03-05 20:59:00"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -76,33 +76,30 @@ class ConfirmScreen(ModalScreen[str | None]):
 
 
 HELP_TEXT = """\
-[b]Keys[/b]
-  [b]h[/b]  halt trading: no new orders, open orders cancelled (asks first)
-  [b]r[/b]  resume trading (type RESUME)
-  [b]f[/b]  flatten: close every position (type FLATTEN)
-  [b]c[/b]  cancel all open orders
-  [b]t[/b]  retrain the models now
-  [b]1-5[/b] show positions / orders / predictions / risk / events (small terminals)
-  [b]?[/b]  this help      [b]q[/b]  quit (the daemon keeps running)
+[b]Keys[/b]                                       [dim]Esc closes this help[/dim]
+  [b]h[/b]   halt: no new orders, open orders cancelled (asks)
+  [b]r[/b]   resume trading (type RESUME)
+  [b]f[/b]   flatten: close every position (type FLATTEN)
+  [b]c[/b]   cancel all open orders
+  [b]t[/b]   retrain the models now
+  [b]1-5[/b] positions / orders / predictions / risk / events
+  [b]?[/b]   this help
+  [b]q[/b]   quit the dashboard (the daemon keeps running)
 
 [b]Trading states[/b]
-  ACTIVE → REDUCING (only orders that shrink positions) → HALTED.
-  Breakers only move the state down; only an operator resume moves it up.
+  ACTIVE → REDUCING (only shrinking orders) → HALTED.
+  Breakers only move the state down; only resume moves it up.
 
-When the daemon is unreachable the banner says DISCONNECTED and the
-dashboard reconnects by itself."""
+If the daemon is unreachable the banner says DISCONNECTED and
+the dashboard reconnects by itself."""
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
+        with VerticalScroll(id="help"):
             yield Static(HELP_TEXT)
-            yield Button("Close", id="close")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None)
 
     def action_close(self) -> None:
         self.dismiss(None)

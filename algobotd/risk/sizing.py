@@ -1,63 +1,234 @@
-"""Minimal sizing for the spine: equal-value positions capped per symbol and in gross.
+"""Fractional-Kelly position sizing, vectorised across symbols.
 
-The risk issue replaces this with fractional Kelly; the interface (arrays in, whole-share
-target quantities out, vectorised across symbols) stays.
+Per symbol, the Kelly inputs come from its own round trips (``TradeStats``, rebuilt from the
+``trades`` table at start-up) shrunk toward a prior with the weight of ``prior_trades`` round
+trips, so a symbol with no history is sized by the prior and a long losing record drives its
+Kelly fraction to zero:
+
+    p  = (wins + k·p0) / (n + k)
+    W  = (sum of winning returns + k·p0·w0) / (wins + k·p0)          average win
+    L  = (sum of losing |returns| + k·(1−p0)·l0) / (losses + k·(1−p0)) average loss
+    f* = clip(p − (1 − p) / (W / L), 0, 1)                            full Kelly
+
+The target weight (share of equity in the position) is
+``kelly_fraction · f* · confidence · clip(market vol / symbol vol, vol_ratio_min, vol_ratio_max)``,
+capped at ``max_position_pct``; f* is used as a share of equity, which is the conservative
+reading (the bet-size reading f*/L would put almost every symbol at the cap). New exposure is
+then scaled down, uniformly, to fit the portfolio risk budget (sum of |value| × annual
+volatility, i.e. assuming perfectly correlated positions) and the gross exposure cap.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from algobotd.config import RiskConfig
+from algobotd.domain import Fill
+
+TRADING_SECONDS_PER_YEAR = 252 * 23_400  # regular sessions only
 
 
-def target_quantities(
-    score: np.ndarray,
-    ready: np.ndarray,
-    entry: float,
-    exit: float,
-    current: np.ndarray,
-    price: np.ndarray,
-    equity: float,
-    cfg: RiskConfig,
-) -> np.ndarray:
+def _grown(a: np.ndarray, n: int, fill: float | int = 0) -> np.ndarray:
+    if n <= len(a):
+        return a
+    return np.concatenate([a, np.full(n - len(a), fill, dtype=a.dtype)])
+
+
+class TradeStats:
+    """Round trips per symbol (flat -> open -> flat, or through a flip), net of commissions.
+
+    A round trip's return is its P&L over the notional paid to open it (scaling-in included).
+    """
+
+    def __init__(self, n_symbols: int) -> None:
+        self.wins = np.zeros(n_symbols)
+        self.losses = np.zeros(n_symbols)
+        self.win_sum = np.zeros(n_symbols)
+        self.loss_sum = np.zeros(n_symbols)  # magnitudes
+        self._qty = np.zeros(n_symbols, dtype=np.int64)
+        self._avg = np.zeros(n_symbols)
+        self._pnl = np.zeros(n_symbols)
+        self._notional = np.zeros(n_symbols)
+
+    def grow(self, n: int) -> None:
+        for name in ("wins", "losses", "win_sum", "loss_sum", "_qty", "_avg", "_pnl", "_notional"):
+            setattr(self, name, _grown(getattr(self, name), n))
+
+    def on_fill(self, i: int, fill: Fill) -> None:
+        """Book one execution of symbol ``i`` (a few per bar at most: plain Python)."""
+        self.grow(i + 1)
+        d, price = fill.signed_qty, float(fill.price)
+        q0 = int(self._qty[i])
+        self._pnl[i] -= fill.commission
+        if q0 == 0 or (q0 > 0) == (d > 0):
+            self._avg[i] = (q0 * self._avg[i] + d * price) / (q0 + d)
+            self._notional[i] += abs(d) * price
+            self._qty[i] = q0 + d
+            return
+        closed = min(abs(d), abs(q0))
+        self._pnl[i] += closed * (price - self._avg[i]) * (1 if q0 > 0 else -1)
+        q1 = q0 + d
+        self._qty[i] = q1
+        if q1 != 0 and (q1 > 0) == (q0 > 0):
+            return  # partly reduced: the round trip goes on
+        self._close_round_trip(i)
+        if q1 != 0:  # flipped: the remainder opens a new round trip at this price
+            self._avg[i] = price
+            self._notional[i] = abs(q1) * price
+
+    def _close_round_trip(self, i: int) -> None:
+        ret = self._pnl[i] / self._notional[i] if self._notional[i] > 0 else 0.0
+        if ret > 0:
+            self.wins[i] += 1
+            self.win_sum[i] += ret
+        else:
+            self.losses[i] += 1
+            self.loss_sum[i] -= ret
+        self._pnl[i] = 0.0
+        self._notional[i] = 0.0
+        self._avg[i] = 0.0
+
+
+def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(win rate, average win, average loss) per symbol, shrunk toward the prior."""
+    k, p0 = cfg.prior_trades, cfg.prior_win_rate
+    wins, losses = stats.wins[:n], stats.losses[:n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(wins + losses + k > 0, (wins + k * p0) / (wins + losses + k), p0)
+        avg_win = np.where(wins + k * p0 > 0, (stats.win_sum[:n] + k * p0 * cfg.prior_avg_win) / (wins + k * p0),
+                           cfg.prior_avg_win)
+        avg_loss = np.where(losses + k * (1 - p0) > 0,
+                            (stats.loss_sum[:n] + k * (1 - p0) * cfg.prior_avg_loss) / (losses + k * (1 - p0)),
+                            cfg.prior_avg_loss)
+    return p, avg_win, avg_loss
+
+
+def full_kelly(p: np.ndarray, avg_win: np.ndarray, avg_loss: np.ndarray) -> np.ndarray:
+    """f* = p − (1 − p)/b with payoff b = W/L, clipped to [0, 1]; no win ever -> 0, no loss ever -> p."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = avg_win / avg_loss
+        f = np.where(avg_loss > 0, np.where(avg_win > 0, p - (1 - p) / b, 0.0), np.where(avg_win > 0, p, 0.0))
+    return np.clip(np.nan_to_num(f, nan=0.0), 0.0, 1.0)
+
+
+class VolEstimator:
+    """EWMA volatility of per-bar log returns, per symbol and of the equal-weight market."""
+
+    def __init__(self, n_symbols: int, halflife_bars: float, min_bars: int) -> None:
+        self.decay = 0.5 ** (1.0 / halflife_bars)
+        self.min_bars = min_bars
+        self.var = np.zeros(n_symbols)
+        self.count = np.zeros(n_symbols, dtype=np.int64)
+        self.prev = np.full(n_symbols, np.nan)
+        self.market_var = 0.0
+        self.market_count = 0
+
+    def update(self, close: np.ndarray, valid: np.ndarray) -> None:
+        n = len(close)
+        if n > len(self.var):
+            self.var, self.count, self.prev = _grown(self.var, n), _grown(self.count, n), _grown(self.prev, n, np.nan)
+        ok = valid & (close > 0)
+        prev = self.prev[:n]
+        has = ok & (prev > 0)
+        r = np.zeros(n)
+        np.divide(close, prev, out=r, where=has)
+        np.log(r, out=r, where=has)
+        lam = self.decay
+        var = self.var[:n]
+        var[has] = lam * var[has] + (1 - lam) * r[has] ** 2
+        self.count[:n] += has
+        np.copyto(prev, close, where=ok)
+        if has.any():
+            m = float(r[has].mean())
+            self.market_var = lam * self.market_var + (1 - lam) * m * m
+            self.market_count += 1
+
+    def sigma(self, n: int) -> np.ndarray:
+        """Per-bar volatility, NaN until ``min_bars`` returns were seen."""
+        return np.where(self.count[:n] >= self.min_bars, np.sqrt(self.var[:n]), np.nan)
+
+    @property
+    def market_sigma(self) -> float:
+        return math.sqrt(self.market_var) if self.market_count >= self.min_bars else math.nan
+
+
+@dataclass(slots=True)
+class SizingResult:
+    """Targets plus every input that produced them (stored with the orders: explainable)."""
+
+    target: np.ndarray
+    win_rate: np.ndarray
+    payoff: np.ndarray
+    kelly_full: np.ndarray
+    vol_ratio: np.ndarray
+    weight: np.ndarray  # share of equity wanted, after the per-position cap
+    sigma_annual: np.ndarray
+    scale: float  # uniform scaling of new exposure by the risk budget / gross cap (1 = not binding)
+
+
+def size_targets(
+    score: np.ndarray, confidence: np.ndarray, ready: np.ndarray, entry: float, exit: float,
+    held: np.ndarray, price: np.ndarray, equity: float, stats: TradeStats, vol: VolEstimator,
+    bar_seconds: int, cfg: RiskConfig, reduce_only: bool = False,
+) -> SizingResult:
     """Whole-share targets: enter at ``score > entry``, leave at ``score < exit``, else hold.
 
-    Holding keeps the current quantity instead of re-targeting every bar, which would trade
-    a few shares on every price move.
+    ``held`` is position + open orders. Holding keeps the quantity instead of re-targeting every
+    bar (which would trade a few shares on every move). ``reduce_only`` (REDUCING) never
+    proposes growth.
     """
-    usable = ready & np.isfinite(price) & (price > 0)
-    target = current.copy()
+    n = len(held)
+    p, avg_win, avg_loss = shrunk_inputs(stats, n, cfg)
+    kelly = full_kelly(p, avg_win, avg_loss)
+    sigma = vol.sigma(n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        size = np.where(usable, np.floor(cfg.max_position_pct * equity / np.where(usable, price, 1.0)), 0).astype(np.int64)
-    go_long = usable & (score > entry) & (current <= 0)
-    leave_long = usable & (score < exit) & (current > 0)
-    target[leave_long] = 0
+        vol_ratio = np.clip(vol.market_sigma / sigma, cfg.vol_ratio_min, cfg.vol_ratio_max)
+    usable = ready & (price > 0) & (sigma > 0) & np.isfinite(vol_ratio) & np.isfinite(score)
+    conf = np.clip(np.nan_to_num(confidence), 0.0, 1.0)
+    weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.nan_to_num(vol_ratio), cfg.max_position_pct)
+    safe_price = np.where(usable, price, 1.0)
+    size = np.where(usable, np.floor(weight * max(equity, 0.0) / safe_price), 0).astype(np.int64)
+
+    target = held.copy()
+    go_long = usable & (score > entry) & (held <= 0)
+    target[usable & (score < exit) & (held > 0)] = 0
     if cfg.allow_short:
-        go_short = usable & (score < -entry) & (current >= 0)
-        leave_short = usable & (score > -exit) & (current < 0)
-        target[leave_short] = 0
+        go_short = usable & (score < -entry) & (held >= 0)
+        target[usable & (score > -exit) & (held < 0)] = 0
         target[go_short] = -size[go_short]
     else:
-        target[current < 0] = 0
+        target[held < 0] = 0
     target[go_long] = size[go_long]
-    return _cap_gross(target, current, score, price, equity, cfg)
+
+    sigma_annual = sigma * math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
+    target, scale = _fit_budgets(target, held, price, sigma_annual, vol.market_sigma * math.sqrt(
+        TRADING_SECONDS_PER_YEAR / bar_seconds), equity, cfg, reduce_only)
+    return SizingResult(target, p, avg_win / avg_loss, kelly, vol_ratio, weight, sigma_annual, scale)
 
 
-def _cap_gross(target: np.ndarray, current: np.ndarray, score: np.ndarray, price: np.ndarray,
-               equity: float, cfg: RiskConfig) -> np.ndarray:
-    """Drop the weakest new entries until gross exposure fits ``max_gross_pct``."""
-    value = np.abs(target) * np.nan_to_num(price)
-    budget = cfg.max_gross_pct * equity
-    total = value.sum()
-    if total <= budget:
-        return target
-    entries = np.flatnonzero((target != 0) & (current == 0))
-    order = entries[np.argsort(-np.abs(np.nan_to_num(score[entries])), kind="stable")]
-    kept = total - value[entries].sum()
-    for i in order:  # only new entries, a handful per bar
-        if kept + value[i] <= budget:
-            kept += value[i]
-        else:
-            target[i] = 0
-    return target
+def _fit_budgets(target: np.ndarray, held: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,
+                 market_sigma_annual: float, equity: float, cfg: RiskConfig, reduce_only: bool) -> tuple[np.ndarray, float]:
+    """Scale the growth part of every target by one factor so that the risk budget and gross cap hold."""
+    same = (np.sign(target) == np.sign(held)) | (held == 0)
+    base = np.where(same & (held != 0), np.sign(target) * np.minimum(np.abs(target), np.abs(held)), 0)
+    growth = target - base
+    if reduce_only:
+        return base.astype(np.int64), 0.0
+    if not growth.any():
+        return target, 1.0
+    px = np.nan_to_num(price)
+    fallback = market_sigma_annual if math.isfinite(market_sigma_annual) else 0.0
+    sig = np.where(np.isfinite(sigma_annual), sigma_annual, fallback)
+    scale = 1.0
+    for cap, per_share in ((cfg.risk_budget_pct * equity, px * sig), (cfg.max_gross_pct * equity, px)):
+        used = float(np.abs(base) @ per_share)
+        wanted = float(np.abs(growth) @ per_share)
+        if wanted > 0:
+            scale = min(scale, max(0.0, (cap - used) / wanted))
+    if scale >= 1.0:
+        return target, 1.0
+    scaled = base + np.trunc(growth * scale).astype(np.int64)
+    return scaled.astype(np.int64), scale

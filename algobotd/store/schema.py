@@ -68,6 +68,15 @@ MIGRATIONS: list[str] = [
         summary VARCHAR, source VARCHAR, sentiment DOUBLE
     );
     """,
+    # 2: risk (issue 5): the inputs of every sizing decision that became an order
+    """
+    CREATE TABLE sizing_decisions (
+        client_order_id VARCHAR, ts TIMESTAMP, symbol VARCHAR, score DOUBLE, confidence DOUBLE,
+        win_rate DOUBLE, payoff DOUBLE, kelly_full DOUBLE, kelly_fraction DOUBLE, vol_ratio DOUBLE,
+        sigma_annual DOUBLE, weight DOUBLE, budget_scale DOUBLE, equity DOUBLE, price DOUBLE,
+        held_qty BIGINT, target_qty BIGINT
+    );
+    """,
 ]
 
 # Tables the writer appends to, with their column order; tables with a primary key are
@@ -96,6 +105,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "news": ("news_id", "ts", "symbols", "headline", "summary", "source", "sentiment"),
     "models": ("model_id", "kind", "created_at", "params", "metrics", "path", "champion"),
     "runs": ("run_id", "kind", "started_at", "ended_at", "config", "summary"),
+    "sizing_decisions": (
+        "client_order_id", "ts", "symbol", "score", "confidence", "win_rate", "payoff", "kelly_full",
+        "kelly_fraction", "vol_ratio", "sigma_annual", "weight", "budget_scale", "equity", "price",
+        "held_qty", "target_qty",
+    ),
 }
 KEYED_TABLES = frozenset({"orders", "trades", "alerts", "news", "models", "runs"})
 

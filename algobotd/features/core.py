@@ -1,0 +1,98 @@
+"""Per-batch inputs shared by every family: the valid symbols' bars and a few derived series.
+
+``Core`` owns the state several families need (previous close, lagged closes, true range
+/ ATR, return volatility, the index return aligned to each symbol's own bars), so a
+family can be switched off without breaking another one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from algobotd.domain import BarBatch, IntrabarFlow
+from algobotd.features.rolling import LagRing, RollingMoments
+
+CLOSE_DEPTH = 61  # ret_60 needs the close 60 bars ago
+
+
+def safe_ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """num / den, ``fill`` where den is 0 (NaN stays NaN). The batch reference uses the same rule."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    return np.where(den == 0.0, fill, out)
+
+
+def tiny(scale: np.ndarray) -> np.ndarray:
+    """A variance below this is rounding noise of a constant window (treated as zero).
+
+    ``scale`` is the window mean; the absolute floor covers series centred on zero (returns).
+    """
+    return 1e-14 * (scale * scale) + 1e-26
+
+
+@dataclass(slots=True)
+class BatchInputs:
+    """The valid symbols' rows of one batch (``cols`` are their indices) plus derived series."""
+
+    ts: int
+    cols: np.ndarray
+    o: np.ndarray
+    h: np.ndarray
+    l: np.ndarray
+    c: np.ndarray
+    v: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    flow: IntrabarFlow | None
+    prev_c: np.ndarray  # previous valid close, NaN on a symbol's first bar
+    r: np.ndarray  # log return since the previous valid bar
+    tr: np.ndarray  # true range (NaN on the first bar)
+    atr14: np.ndarray  # mean true range over 14 bars (price units)
+    std20: np.ndarray  # std of r over 20 bars
+    idx_r: np.ndarray  # index log return over the same span as r (NaN without an index)
+    idx_log: float  # latest known log level of the index (NaN if never seen)
+
+    def flow_field(self, name: str) -> np.ndarray:
+        if self.flow is None:
+            return np.full(self.cols.size, np.nan)
+        return np.asarray(getattr(self.flow, name), dtype=float)[self.cols]
+
+
+class Core:
+    def __init__(self, n_symbols: int) -> None:
+        self.closes = LagRing(CLOSE_DEPTH, n_symbols)
+        self.w14 = RollingMoments(14, n_symbols, 1)  # true range
+        self.w20 = RollingMoments(20, n_symbols, 1)  # log return
+        self.idx_at_last = np.full(n_symbols, np.nan)  # index log level at each symbol's last bar
+        self.idx_log = np.nan
+
+    def grow(self, n: int) -> None:
+        for part in (self.closes, self.w14, self.w20):
+            part.grow(n)
+        self.idx_at_last = np.concatenate([self.idx_at_last, np.full(n - self.idx_at_last.size, np.nan)])
+
+    def refresh(self) -> None:
+        self.w14.refresh()
+        self.w20.refresh()
+
+    def step(self, batch: BarBatch, cols: np.ndarray, index_level: float) -> BatchInputs:
+        if np.isfinite(index_level):
+            self.idx_log = float(np.log(index_level))
+        o, h, l, c, v = (np.asarray(a, dtype=float)[cols] for a in
+                         (batch.open, batch.high, batch.low, batch.close, batch.volume))
+        prev_c = self.closes.ago(cols, 0)
+        self.closes.push(cols, c)
+        r = np.log(c / prev_c)
+        tr = np.maximum(h - l, np.maximum(np.abs(h - prev_c), np.abs(l - prev_c)))
+        tr = np.where(np.isfinite(prev_c), tr, np.nan)
+        self.w14.push(cols, tr[:, None])
+        self.w20.push(cols, r[:, None])
+        idx_r = self.idx_log - self.idx_at_last[cols]
+        self.idx_at_last[cols] = self.idx_log
+        return BatchInputs(
+            ts=batch.ts, cols=cols, o=o, h=h, l=l, c=c, v=v,
+            bid=np.asarray(batch.bid, dtype=float)[cols], ask=np.asarray(batch.ask, dtype=float)[cols],
+            flow=batch.flow, prev_c=prev_c, r=r, tr=tr, atr14=self.w14.mean(cols, 0),
+            std20=self.w20.std(cols, 0), idx_r=idx_r, idx_log=self.idx_log)

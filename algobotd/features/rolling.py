@@ -1,0 +1,234 @@
+"""O(1)-per-bar rolling state, vectorised across symbols.
+
+Every structure keeps one column per symbol and advances only the columns given in
+``cols`` (the symbols that reported this bar): a stale symbol keeps its state. Each
+symbol has its own clock (``pushes``: how many values it has seen), so windows are
+counted in the symbol's own bars, never in wall-clock batches.
+
+Windows follow pandas' ``min_periods=window`` rule: a statistic is NaN until the last
+``window`` values are all finite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _grow_cols(a: np.ndarray, n: int, fill: float | int, axis: int) -> np.ndarray:
+    extra = n - a.shape[axis]
+    if extra <= 0:
+        return a
+    shape = list(a.shape)
+    shape[axis] = extra
+    return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)], axis=axis)
+
+
+class RollingMoments:
+    """Rolling sums, means, variances and covariances of ``k`` series over ``window`` bars.
+
+    Sums are kept of values minus a per-symbol shift (the symbol's recent level), so the
+    variance of a price does not cancel catastrophically; ``refresh`` re-centres the shift
+    and recomputes the sums exactly from the ring, which bounds the drift of add/remove
+    updates (amortised O(1) when called every few windows).
+    """
+
+    def __init__(self, window: int, n_symbols: int, k: int, pairs: tuple[tuple[int, int], ...] = ()) -> None:
+        self.window, self.k, self.pairs = window, k, pairs
+        self.ring = np.full((window, n_symbols, k), np.nan)
+        self.pushes = np.zeros(n_symbols, dtype=np.int64)
+        self.shift = np.zeros((n_symbols, k))
+        self.s1 = np.zeros((n_symbols, k))
+        self.s2 = np.zeros((n_symbols, k))
+        self.finite = np.zeros((n_symbols, k), dtype=np.int64)
+        self.sxy = np.zeros((n_symbols, len(pairs)))
+        self._pa = np.array([a for a, _ in pairs], dtype=np.int64)
+        self._pb = np.array([b for _, b in pairs], dtype=np.int64)
+
+    def grow(self, n: int) -> None:
+        self.ring = _grow_cols(self.ring, n, np.nan, 1)
+        self.pushes = _grow_cols(self.pushes, n, 0, 0)
+        for name in ("shift", "s1", "s2", "sxy"):
+            setattr(self, name, _grow_cols(getattr(self, name), n, 0.0, 0))
+        self.finite = _grow_cols(self.finite, n, 0, 0)
+
+    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
+        """Append one row ``x[m, k]`` for the symbols ``cols`` (NaN allowed)."""
+        first = self.pushes[cols] == 0
+        if first.any():  # centre each symbol on its first value
+            self.shift[cols[first]] = np.nan_to_num(x[first], nan=0.0, posinf=0.0, neginf=0.0)
+        slot = self.pushes[cols] % self.window
+        old = self.ring[slot, cols]
+        self.ring[slot, cols] = x
+        self.pushes[cols] += 1
+        sh = self.shift[cols]
+        dn, do = x - sh, old - sh
+        fn, fo = np.isfinite(dn), np.isfinite(do)
+        dn = np.where(fn, dn, 0.0)
+        do = np.where(fo, do, 0.0)
+        self.s1[cols] += dn - do
+        self.s2[cols] += dn * dn - do * do
+        self.finite[cols] += fn.astype(np.int64) - fo
+        if self.pairs:
+            self.sxy[cols] += dn[:, self._pa] * dn[:, self._pb] - do[:, self._pa] * do[:, self._pb]
+
+    def refresh(self) -> None:
+        """Re-centre on the latest finite value and recompute every sum from the ring."""
+        n = self.ring.shape[1]
+        last = self.ring[(self.pushes - 1) % self.window, np.arange(n)]
+        self.shift = np.where(np.isfinite(last) & (self.pushes > 0)[:, None], last, self.shift)
+        d = self.ring - self.shift[None]
+        fin = np.isfinite(d)
+        d = np.where(fin, d, 0.0)
+        self.s1 = d.sum(axis=0)
+        self.s2 = (d * d).sum(axis=0)
+        self.finite = fin.sum(axis=0)
+        if self.pairs:
+            self.sxy = (d[:, :, self._pa] * d[:, :, self._pb]).sum(axis=0)
+
+    # --- statistics for the columns ``cols`` (NaN until the window is full of finite values) ---
+
+    def full(self, cols: np.ndarray, j: int) -> np.ndarray:
+        return self.finite[cols, j] == self.window
+
+    def sum(self, cols: np.ndarray, j: int) -> np.ndarray:
+        s = self.s1[cols, j] + self.window * self.shift[cols, j]
+        return np.where(self.full(cols, j), s, np.nan)
+
+    def mean(self, cols: np.ndarray, j: int) -> np.ndarray:
+        return self.sum(cols, j) / self.window
+
+    def var(self, cols: np.ndarray, j: int) -> np.ndarray:
+        """Sample variance (ddof=1), as pandas' ``rolling().var()``."""
+        s1 = self.s1[cols, j]
+        v = (self.s2[cols, j] - s1 * s1 / self.window) / (self.window - 1)
+        return np.where(self.full(cols, j), np.maximum(v, 0.0), np.nan)
+
+    def std(self, cols: np.ndarray, j: int) -> np.ndarray:
+        return np.sqrt(self.var(cols, j))
+
+    def cov(self, cols: np.ndarray, p: int) -> np.ndarray:
+        a, b = self.pairs[p]
+        c = (self.sxy[cols, p] - self.s1[cols, a] * self.s1[cols, b] / self.window) / (self.window - 1)
+        return np.where(self.full(cols, a) & self.full(cols, b), c, np.nan)
+
+
+class RollingExtrema:
+    """Rolling maximum of the last ``window`` values and its age (0 = the latest bar).
+
+    Streaming van Herk / Gil-Werman: each symbol's history is cut into blocks of
+    ``window`` values; the window is the suffix of the previous block plus the prefix of
+    the current one. Prefix maxima update in O(1); suffix maxima are built once per
+    completed block (O(window) every ``window`` bars), so the cost is amortised O(1).
+    Ties go to the most recent bar. Values must be finite (only valid bars are pushed).
+    ``sign=-1`` tracks the minimum instead.
+    """
+
+    def __init__(self, window: int, n_symbols: int, sign: float = 1.0) -> None:
+        self.window, self.sign = window, sign
+        self.ring = np.zeros((window, n_symbols))
+        self.pushes = np.zeros(n_symbols, dtype=np.int64)
+        self.pre_val = np.zeros(n_symbols)
+        self.pre_idx = np.zeros(n_symbols, dtype=np.int64)
+        self.suf_val = np.zeros((window, n_symbols))
+        self.suf_idx = np.zeros((window, n_symbols), dtype=np.int64)
+
+    def grow(self, n: int) -> None:
+        self.ring = _grow_cols(self.ring, n, 0.0, 1)
+        self.suf_val = _grow_cols(self.suf_val, n, 0.0, 1)
+        self.suf_idx = _grow_cols(self.suf_idx, n, 0, 1)
+        self.pushes = _grow_cols(self.pushes, n, 0, 0)
+        self.pre_val = _grow_cols(self.pre_val, n, 0.0, 0)
+        self.pre_idx = _grow_cols(self.pre_idx, n, 0, 0)
+
+    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
+        w = self.window
+        x = self.sign * x
+        t = self.pushes[cols]
+        p = t % w
+        self.ring[p, cols] = x
+        better = (p == 0) | (x >= self.pre_val[cols])
+        self.pre_val[cols] = np.where(better, x, self.pre_val[cols])
+        self.pre_idx[cols] = np.where(better, t, self.pre_idx[cols])
+        self.pushes[cols] += 1
+        done = p == w - 1
+        if done.any():
+            self._build_suffix(cols[done], t[done] - (w - 1))
+
+    def _build_suffix(self, cols: np.ndarray, base: np.ndarray) -> None:
+        w = self.window
+        rev = self.ring[::-1, cols]  # rev[r] is block position w-1-r
+        run = np.maximum.accumulate(rev, axis=0)
+        rise = np.ones(rev.shape, dtype=bool)
+        rise[1:] = run[1:] > run[:-1]  # first (= most recent) position reaching the running max
+        r_of_max = np.maximum.accumulate(np.where(rise, np.arange(w)[:, None], 0), axis=0)
+        self.suf_val[:, cols] = run[::-1]
+        self.suf_idx[:, cols] = (w - 1 - r_of_max[::-1]) + base[None, :]
+
+    def query(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(extreme value, bars since it) for ``cols``; NaN until ``window`` values were seen."""
+        w = self.window
+        n_seen = self.pushes[cols]
+        q = n_seen % w  # suffix of the previous block starts at the slot after the latest one
+        sv = self.suf_val[q, cols]
+        si = self.suf_idx[q, cols]
+        pv, pi = self.pre_val[cols], self.pre_idx[cols]
+        use_pre = (q == 0) | (pv >= sv)
+        val = np.where(use_pre, pv, sv) * self.sign
+        age = (n_seen - 1 - np.where(use_pre, pi, si)).astype(float)
+        ok = n_seen >= w
+        return np.where(ok, val, np.nan), np.where(ok, age, np.nan)
+
+
+class LagRing:
+    """The last ``depth`` values per symbol, to read lagged values (k bars ago)."""
+
+    def __init__(self, depth: int, n_symbols: int) -> None:
+        self.depth = depth
+        self.ring = np.full((depth, n_symbols), np.nan)
+        self.pushes = np.zeros(n_symbols, dtype=np.int64)
+
+    def grow(self, n: int) -> None:
+        self.ring = _grow_cols(self.ring, n, np.nan, 1)
+        self.pushes = _grow_cols(self.pushes, n, 0, 0)
+
+    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
+        self.ring[self.pushes[cols] % self.depth, cols] = x
+        self.pushes[cols] += 1
+
+    def ago(self, cols: np.ndarray, k: int) -> np.ndarray:
+        """Value ``k`` pushes before the latest (0 = latest), NaN when not seen yet."""
+        n_seen = self.pushes[cols]
+        out = self.ring[(n_seen - 1 - k) % self.depth, cols]
+        return np.where(n_seen > k, out, np.nan)
+
+
+class Ewma:
+    """Exponential moving averages (pandas ``ewm(span, adjust=False)``) of ``k`` series.
+
+    NaN until ``min_periods`` values were seen (inputs are finite: only valid bars).
+    """
+
+    def __init__(self, spans: tuple[float, ...], n_symbols: int, min_periods: tuple[int, ...]) -> None:
+        self.alpha = np.array([2.0 / (s + 1.0) for s in spans])
+        self.min_periods = np.array(min_periods)
+        self.value = np.zeros((n_symbols, len(spans)))
+        self.count = np.zeros((n_symbols, len(spans)), dtype=np.int64)
+
+    def grow(self, n: int) -> None:
+        self.value = _grow_cols(self.value, n, 0.0, 0)
+        self.count = _grow_cols(self.count, n, 0, 0)
+
+    def push(self, cols: np.ndarray, x: np.ndarray, which: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Update series ``which`` of ``cols`` with ``x[m, len(which)]``; returns their values."""
+        v = self.value[cols][:, which]
+        c = self.count[cols][:, which]
+        a = self.alpha[which]
+        ok = np.isfinite(x)
+        new = np.where(c == 0, x, (1.0 - a) * v + a * x)
+        v = np.where(ok, new, v)
+        c = c + ok
+        rows = cols[:, None]
+        idx = np.arange(self.value.shape[1])[which][None, :]
+        self.value[rows, idx] = v
+        self.count[rows, idx] = c
+        return np.where(c >= self.min_periods[which], v, np.nan)

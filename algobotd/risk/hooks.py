@@ -1,0 +1,176 @@
+"""The engine's risk steps, kept apart from its hot path (``Engine`` inherits this mixin).
+
+Call points in ``Engine``:
+- ``process``: after marking -> :meth:`_risk_after_mark` (stops on every symbol's new price,
+  then breakers; stop orders go out through ``send`` unless the state is HALTED);
+- ``_orders_from``: :meth:`_risk_targets` (fractional-Kelly targets, explanations stored);
+- ``send``: :meth:`_pretrade` first; denied orders are stored and never reach the broker;
+- live adapters: :meth:`on_price_update` per quote / trade;
+- the daemon: :meth:`risk_tick` every second (stale data, broker link, reject rate) and
+  :meth:`enforce_state_on_start` after a restart (a HALTED daemon cancels what is resting).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from algobotd.domain import OrderRequest, TradingState
+from algobotd.risk.breakers import PortfolioView, Reading, worst_trip
+from algobotd.risk.pretrade import Book
+from algobotd.risk.state import is_reducing
+
+if TYPE_CHECKING:
+    from algobotd.engine import Engine
+
+
+def split_exit(signed_qty: int, price: float, max_value: float) -> list[int]:
+    """Split an exit into child orders of at most ``max_value`` notional (same sign, same total)."""
+    if not (price > 0) or abs(signed_qty) * price <= max_value:
+        return [signed_qty]
+    per = max(1, int(math.floor(max_value / price)))
+    sign = 1 if signed_qty > 0 else -1
+    left, out = abs(signed_qty), []
+    while left > 0:  # a handful of children at most for any sane cap
+        take = min(per, left)
+        out.append(sign * take)
+        left -= take
+    return out
+
+
+class RiskHooks:
+    # --- per batch ---------------------------------------------------------------------------
+
+    async def _risk_after_mark(self: Engine, batch, now: int, equity: float, gross: float) -> None:  # type: ignore[misc]
+        self.risk.observe(batch, batch.ts + self.bar_ns)
+        await self._stops_and_breakers(now, equity, gross, None)
+
+    def _held(self: Engine) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[misc]
+        n = min(len(self.pending), len(self.portfolio.qty))
+        return self.portfolio.qty[:n], self.portfolio.qty[:n] + self.pending[:n]
+
+    async def _stops_and_breakers(self: Engine, now: int, equity: float, gross: float,  # type: ignore[misc]
+                                  idx: np.ndarray | None) -> None:
+        pf = self.portfolio
+        qty, held = self._held()
+        n = len(qty)
+        stops = self.risk.check_stops(qty, held, pf.avg_cost[:n], pf.last[:n], idx)
+        worst = self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])
+        view = PortfolioView(now, equity, self.day_start_equity, pf.high_water_mark, gross, worst, self.broker.connected)
+        await self._apply_breakers(self.risk.check_breakers(view), now)
+        if stops.index.size == 0:
+            return
+        if self.state.state is TradingState.HALTED:
+            for i, kind in zip(stops.index.tolist(), stops.kind):
+                if kind == "stop:soft":
+                    self.risk.stops.rearm_soft(i)  # nothing goes out while halted; retry after resume
+            return
+        orders: list[OrderRequest] = []
+        names = self.symbols.symbols
+        for i, q, kind, loss in zip(stops.index.tolist(), stops.signed_qty.tolist(), stops.kind, stops.loss.tolist()):
+            for child in split_exit(int(q), float(pf.last[i]), self.cfg.risk.max_order_value):
+                orders.append(self._new_order(names[i], child, kind, now))
+            self.record_event(now, "stop", f"{kind} {names[i]} {int(q):+d} at loss {loss:.2%}")
+        await self.send(orders)
+
+    async def _apply_breakers(self: Engine, readings: list[Reading], now: int) -> None:  # type: ignore[misc]
+        trip = worst_trip(readings)
+        if trip is None:
+            return
+        state, why = trip
+        reason = "; ".join(f"{r.name} {r.value:.4g} >= {r.threshold:.4g}" for r in why)
+        change = self.state.escalate(state, reason, "breaker:" + ",".join(r.name for r in why), now)
+        if change is None:
+            return  # already at (or below) that state: each trip is recorded once
+        self.risk.record_trip(change, why)
+        self.record_event(now, "breaker", reason)
+        await self.set_state(change)
+
+    def _risk_targets(self: Engine, pred, batch, held: np.ndarray, price: np.ndarray) -> np.ndarray:  # type: ignore[misc]
+        return self.risk.size(pred, batch, self.model.entry, self.model.exit, held, price, self.portfolio.equity,
+                              self.state.state).target
+
+    # --- every order -------------------------------------------------------------------------
+
+    def _pretrade(self: Engine, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
+        pf = self.portfolio
+        n = min(len(self.pending), len(pf.qty))
+        self.risk._grow(n)
+        now = self.clock.now()
+        book = Book(now, self.state.state, pf.qty[:n], self.pending[:n], pf.last[:n], self.risk.quote_ts[:n],
+                    self.risk.trade_ts[:n], pf.equity)
+        approved, denied = self.risk.check_orders(orders, book)
+        if denied:
+            by_id = {o.client_order_id: o for o in orders}
+            self.risk.record_denials(denied, by_id, now, self.state.state)
+            for d in denied:
+                if by_id[d.client_order_id].reason == "stop:soft":
+                    i = self.symbols.get(d.symbol)
+                    if i is not None:
+                        self.risk.stops.rearm_soft(i)
+                self.record_event(now, "denial", f"{d.symbol} {d.signed_qty:+d} denied: {d.text}")
+            self._notify("risk")
+        if approved:
+            self.risk.breakers.on_sent(now, len(approved))
+        return approved
+
+    # --- live price updates, timers, start-up ------------------------------------------------
+
+    async def on_price_update(self: Engine, symbol: str, ts: int, price: float | None = None,  # type: ignore[misc]
+                              bid: float | None = None, ask: float | None = None) -> None:
+        """A quote or trade between bars: mark it, check that symbol's stops and the breakers.
+
+        For the live adapters (Alpaca/IB streams). A trade print marks at its price; a quote
+        alone marks at its mid. Invalid values are ignored (the feed edge counts them).
+        """
+        i = self.symbols.get(symbol)
+        if i is None:
+            return
+        quoted = bid is not None and ask is not None and bid > 0 and ask >= bid
+        traded = price is not None and price > 0 and math.isfinite(price)
+        if not (quoted or traded):
+            return
+        mark = float(price) if traded else (float(bid) + float(ask)) / 2.0  # type: ignore[arg-type]
+        self.portfolio.mark_symbol(symbol, mark)
+        if quoted:
+            self.risk.observe_price(i, ts, True)
+        if traded:
+            self.risk.observe_price(i, ts, False)
+        equity, gross, _net, _unrealized = self.portfolio.valuation()
+        self.portfolio.update_hwm(equity)
+        await self._stops_and_breakers(self.clock.now(), equity, gross, np.array([i], dtype=np.int64))
+        self._notify("positions", "risk")
+
+    async def risk_tick(self: Engine) -> None:  # type: ignore[misc]
+        """Breakers that can trip without new prices: stale data, broker link, reject rate."""
+        equity, gross, _net, _unrealized = self.portfolio.valuation()
+        await self._stops_and_breakers(self.clock.now(), equity, gross, np.empty(0, dtype=np.int64))
+
+    async def enforce_state_on_start(self: Engine) -> None:  # type: ignore[misc]
+        """A daemon that stopped HALTED starts HALTED: whatever still rests at the venue is cancelled."""
+        if self.state.state is TradingState.HALTED and self.open_orders:
+            n = len(self.open_orders)
+            await self.broker.cancel_all()
+            self.record_event(self.clock.now(), "state", f"HALTED at start-up: cancelled {n} open orders")
+
+    def _flatten_orders(self: Engine, actor: str, now: int) -> list[OrderRequest]:  # type: ignore[misc]
+        """Orders that take every held position (booked + still open) to zero, reduce-only by construction."""
+        qty, held = self._held()
+        orders: list[OrderRequest] = []
+        names = self.symbols.symbols
+        for i in np.flatnonzero(qty).tolist():
+            signed = -int(held[i])
+            if not is_reducing(int(qty[i]), signed):
+                continue  # an open order already covers it (or it would flip): nothing to add
+            for child in split_exit(signed, float(self.portfolio.last[i]), self.cfg.risk.max_order_value):
+                orders.append(self._new_order(names[i], child, f"flatten by {actor}", now))
+        return orders
+
+    def stop_levels(self: Engine) -> dict[str, tuple[float, float]]:  # type: ignore[misc]
+        """symbol -> (soft stop price, hard stop price) for open positions."""
+        pf = self.portfolio
+        soft, hard = self.risk.stops.levels(pf.qty, pf.avg_cost)
+        names = self.symbols.symbols
+        return {names[i]: (float(soft[i]), float(hard[i])) for i in np.flatnonzero(pf.qty).tolist() if i < len(names)}

@@ -1,0 +1,184 @@
+"""The risk layer the engine holds: sizing, stops, breakers, pre-trade checks and their records.
+
+The engine calls it at fixed points (after marking a batch, per price update, before sending
+orders, on fills and rejects); this module owns the arrays and writes the rows that explain
+every decision: ``risk_events`` (transitions, breaker trips, denials), ``alerts`` (pending
+outbox rows for the ops outbox task), ``sizing_decisions`` and denied ``orders``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from algobotd.config import Config
+from algobotd.domain import NS_PER_SECOND, BarBatch, Fill, OrderRequest, OrderStatus, TradingState, TradingStateChange
+from algobotd.models.base import Prediction
+from algobotd.risk.breakers import Breakers, PortfolioView, Reading
+from algobotd.risk.codes import Denial
+from algobotd.risk.pretrade import NEVER, Book, PreTrade
+from algobotd.risk.sizing import SizingResult, TradeStats, VolEstimator, _grown, size_targets
+from algobotd.risk.stops import StopBook, StopOrders
+from algobotd.store.writer import StoreWriter
+from algobotd.symbols import SymbolIndex
+
+STATE_ALERT_LEVEL = {TradingState.HALTED: "critical", TradingState.REDUCING: "warning", TradingState.ACTIVE: "info"}
+
+
+def outbox_row(kind: str, level: str, ts: int, message: str, **fields: Any) -> tuple[Any, ...]:
+    """A pending ``alerts`` row in the ops outbox's format (empty channel: the outbox routes it).
+
+    The id is deterministic, so the same event replayed after a restart is one alert.
+    """
+    aid = hashlib.sha256(f"{kind}|{ts}|{message}".encode()).hexdigest()[:24]
+    payload = json.dumps({"message": message, **fields}, default=str)
+    return (aid, ts, kind, "" if level is None else level, "", payload, "pending", 0, None, None)
+
+
+class RiskLayer:
+    def __init__(self, cfg: Config, symbols: SymbolIndex, store: StoreWriter) -> None:
+        self.cfg = cfg
+        self.rcfg = cfg.risk
+        self.symbols = symbols
+        self.store = store
+        n = len(symbols)
+        self.trades = TradeStats(n)
+        self.vol = VolEstimator(n, cfg.risk.vol_halflife_bars, cfg.risk.vol_min_bars)
+        self.stops = StopBook(n, cfg.risk)
+        self.breakers = Breakers(cfg.risk)
+        self.pretrade = PreTrade(cfg.risk, symbols)
+        self.quote_ts = np.full(n, NEVER, dtype=np.int64)
+        self.trade_ts = np.full(n, NEVER, dtype=np.int64)
+        self.denials = 0
+        self.last_sizing: SizingResult | None = None
+
+    def _grow(self, n: int) -> None:
+        if n > len(self.quote_ts):
+            self.quote_ts, self.trade_ts = _grown(self.quote_ts, n, NEVER), _grown(self.trade_ts, n, NEVER)
+            self.trades.grow(n)
+            self.stops.grow(n)
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def observe(self, batch: BarBatch, data_ts: int) -> None:
+        """A batch's prices: volatility estimates and data freshness (``data_ts`` = bar end)."""
+        n = len(batch)
+        self._grow(n)
+        self.vol.update(batch.close, batch.valid)
+        quoted = (batch.bid > 0) & (batch.ask >= batch.bid)
+        self.quote_ts[:n][quoted] = data_ts
+        self.trade_ts[:n][batch.valid] = data_ts
+        if batch.valid.any():
+            self.breakers.on_data(data_ts)
+
+    def observe_price(self, i: int, ts: int, quoted: bool) -> None:
+        self._grow(i + 1)
+        if quoted:
+            self.quote_ts[i] = max(self.quote_ts[i], ts)
+        else:
+            self.trade_ts[i] = max(self.trade_ts[i], ts)
+        self.breakers.on_data(ts)
+
+    def on_fill(self, i: int, fill: Fill) -> None:
+        self.trades.on_fill(i, fill)
+
+    def restore(self, fills: list[Fill]) -> None:
+        """Kelly inputs from the stored trades history (the same fills the portfolio replays)."""
+        for f in fills:
+            i = self.symbols.add(f.symbol)
+            self._grow(i + 1)
+            self.trades.on_fill(i, f)
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def size(self, pred: Prediction, batch: BarBatch, entry: float, exit: float, held: np.ndarray,
+             price: np.ndarray, equity: float, state: TradingState) -> SizingResult:
+        result = size_targets(pred.score, pred.confidence, pred.ready & batch.valid, entry, exit, held, price, equity,
+                              self.trades, self.vol, self.cfg.feed.bar_seconds, self.rcfg,
+                              reduce_only=state is not TradingState.ACTIVE)
+        self.last_sizing = result
+        return result
+
+    def check_stops(self, qty: np.ndarray, held: np.ndarray, avg_cost: np.ndarray, price: np.ndarray,
+                    idx: np.ndarray | None = None) -> StopOrders:
+        return self.stops.check(qty, held, avg_cost, price, idx)
+
+    def worst_position_loss(self, qty: np.ndarray, avg_cost: np.ndarray, price: np.ndarray) -> float:
+        s = np.sign(qty)
+        live = (s != 0) & (price > 0) & (avg_cost > 0)
+        if not live.any():
+            return 0.0
+        loss = s[live] * (avg_cost[live] - price[live]) / avg_cost[live]
+        return float(loss.max())
+
+    def check_breakers(self, view: PortfolioView) -> list[Reading]:
+        return self.breakers.check(view)
+
+    def check_orders(self, orders: list[OrderRequest], book: Book) -> tuple[list[OrderRequest], list[Denial]]:
+        return self.pretrade.check(orders, book)
+
+    # --- records -----------------------------------------------------------------------------
+
+    def record_denials(self, denials: list[Denial], orders: dict[str, OrderRequest], now: int, state: TradingState) -> None:
+        """A denied order is stored (status rejected, reason code) and never reaches the broker."""
+        for d in denials:
+            self.denials += 1
+            req = orders[d.client_order_id]
+            seq = _seq(req.client_order_id)
+            self.store.add("orders", (req.client_order_id, seq, req.created_ts or now, req.symbol, req.side.value,
+                                      req.qty if isinstance(req.qty, int) else 0, req.type.value, req.limit_price,
+                                      req.tif.value, req.reason, OrderStatus.REJECTED.value, 0, 0.0, "",
+                                      f"risk:{d.text}", now))
+            self.store.add("risk_events", (now, "denial", d.code.value, float(d.signed_qty), None, state.value,
+                                           f"{d.symbol} {d.signed_qty:+d} ({req.reason}): {d.message}"))
+            self.store.add("alerts", outbox_row("risk_denial", "warning", now, f"order {d.client_order_id} denied: {d.text}",
+                                                symbol=d.symbol, code=d.code.value, qty=d.signed_qty, source=req.reason))
+
+    def record_trip(self, change: TradingStateChange, tripped: list[Reading]) -> None:
+        for r in tripped:
+            self.store.add("risk_events", (change.ts, "breaker", r.name, r.value, r.threshold, change.state.value,
+                                           f"{r.name} {r.value:.4g} >= {r.threshold:.4g}"))
+
+    def record_state(self, change: TradingStateChange) -> None:
+        self.store.add("alerts", outbox_row("risk_state", STATE_ALERT_LEVEL[change.state], change.ts,
+                                            f"trading state {change.state.value} by {change.actor}: {change.reason}",
+                                            state=change.state.value, actor=change.actor, reason=change.reason))
+
+    def record_sizing(self, orders: list[OrderRequest], index: np.ndarray, sizing: SizingResult, pred: Prediction,
+                      held: np.ndarray, price: np.ndarray, equity: float, now: int) -> None:
+        """The inputs behind each signal order (one row per order, numpy columns)."""
+        if not orders:
+            return
+        k = index
+        n = len(orders)
+        self.store.add_columns("sizing_decisions", {
+            "client_order_id": np.array([o.client_order_id for o in orders], dtype=object),
+            "ts": np.full(n, now, dtype=np.int64).view("datetime64[ns]"),
+            "symbol": np.array([o.symbol for o in orders], dtype=object),
+            "score": pred.score[k], "confidence": pred.confidence[k], "win_rate": sizing.win_rate[k],
+            "payoff": sizing.payoff[k], "kelly_full": sizing.kelly_full[k],
+            "kelly_fraction": np.full(n, self.rcfg.kelly_fraction), "vol_ratio": sizing.vol_ratio[k],
+            "sigma_annual": sizing.sigma_annual[k], "weight": sizing.weight[k], "budget_scale": np.full(n, sizing.scale),
+            "equity": np.full(n, equity), "price": price[k], "held_qty": held[k].astype(np.int64),
+            "target_qty": sizing.target[k].astype(np.int64),
+        })
+
+    # --- status ------------------------------------------------------------------------------
+
+    def breaker_rows(self) -> list[dict[str, Any]]:
+        return [{"name": r.name, "value": float(r.value), "threshold": float(r.threshold), "tripped": bool(r.tripped)}
+                for r in self.breakers.last]
+
+
+def _seq(client_order_id: str) -> int:
+    try:
+        return int(client_order_id.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def bar_end(batch: BarBatch, bar_seconds: int) -> int:
+    return batch.ts + bar_seconds * NS_PER_SECOND

@@ -1,0 +1,100 @@
+"""Multi-level stops, checked on every price update (per batch for all symbols, per tick for one).
+
+Loss is measured from the average entry cost (``avg_cost``), signed for the side:
+long ``(avg − price) / avg``, short ``(price − avg) / avg``.
+
+- soft stop (``soft_stop_pct``, default 5%): sell ``soft_stop_reduce`` (50%) of the position,
+  once per position (re-armed when the position goes flat or flips);
+- hard stop (``hard_stop_pct``, 8%) or trailing stop (``trailing_stop_pct`` below the best
+  price since entry, off by default): exit whatever is not already being exited;
+- position breaker (``halt_position_loss_pct``, 15%): reported to the caller, which halts trading.
+
+Orders are computed against ``held`` = position + open orders, so an exit already on its way is
+never sent twice; if it is rejected or cancelled, the next price update re-issues it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from algobotd.config import RiskConfig
+from algobotd.risk.sizing import _grown
+
+
+@dataclass(slots=True)
+class StopOrders:
+    """Orders the stops want (indices into the symbol arrays), and positions past the breaker."""
+
+    index: np.ndarray  # int64
+    signed_qty: np.ndarray  # int64
+    kind: list[str]  # "stop:soft" | "stop:hard" | "stop:trailing"
+    loss: np.ndarray  # loss fraction that triggered each order
+    halt_index: np.ndarray
+    halt_loss: np.ndarray
+
+
+class StopBook:
+    def __init__(self, n_symbols: int, cfg: RiskConfig) -> None:
+        self.cfg = cfg
+        self.soft_done = np.zeros(n_symbols, dtype=bool)
+        self.side = np.zeros(n_symbols, dtype=np.int8)  # sign of the position the flags belong to
+        self.best = np.full(n_symbols, np.nan)  # best price since entry (for the trailing stop)
+
+    def grow(self, n: int) -> None:
+        self.soft_done, self.side, self.best = _grown(self.soft_done, n, False), _grown(self.side, n), _grown(self.best, n, np.nan)
+
+    def levels(self, qty: np.ndarray, avg_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(soft, hard) stop prices per symbol; NaN where flat."""
+        s = np.sign(qty)
+        held = s != 0
+        soft = np.where(held, avg_cost * (1 - s * self.cfg.soft_stop_pct), np.nan)
+        hard = np.where(held, avg_cost * (1 - s * self.cfg.hard_stop_pct), np.nan)
+        return soft, hard
+
+    def check(self, qty: np.ndarray, held: np.ndarray, avg_cost: np.ndarray, price: np.ndarray,
+              idx: np.ndarray | None = None) -> StopOrders:
+        """Evaluate the stops at ``price`` for all symbols, or only those in ``idx``.
+
+        Arrays are aligned with the symbol index (``price`` may be NaN: no check for that symbol).
+        """
+        if idx is None:
+            n = len(qty)
+            self.grow(n)
+            idx = np.arange(n)
+        else:
+            self.grow(int(idx.max()) + 1 if idx.size else 0)
+        q, h, avg, px = qty[idx], held[idx], avg_cost[idx], price[idx]
+        s = np.sign(q).astype(np.int8)
+        # a new position (flat before, or flipped): re-arm the soft stop, restart the best price
+        fresh = s != self.side[idx]
+        self.soft_done[idx[fresh]] = False
+        self.best[idx[fresh]] = np.nan
+        self.side[idx] = s
+        live = (s != 0) & (px > 0) & (avg > 0)
+        best = self.best[idx]
+        best = np.where(live & ~(s * best >= s * px), px, best)  # long: max, short: min (NaN -> px)
+        self.best[idx] = best
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = np.where(live, s * (avg - px) / np.where(avg > 0, avg, 1.0), 0.0)
+            trail = np.where(live & (best > 0), s * (best - px) / np.where(best > 0, best, 1.0), 0.0)
+        cfg = self.cfg
+        # what is still ours to sell: held on the same side as the position
+        exitable = np.where(np.sign(h) == s, np.abs(h), 0)
+        hard = live & (loss >= cfg.hard_stop_pct)
+        trailing = live & ~hard & (cfg.trailing_stop_pct > 0) & (trail >= cfg.trailing_stop_pct)
+        exit_ = (hard | trailing) & (exitable > 0)
+        soft = live & ~hard & ~trailing & (loss >= cfg.soft_stop_pct) & ~self.soft_done[idx]
+        self.soft_done[idx[soft]] = True  # once per position, whether or not anything is left to sell
+        cut = np.minimum(np.maximum(1, np.floor(np.abs(q) * cfg.soft_stop_reduce).astype(np.int64)), exitable)
+        soft_send = soft & (cut > 0)
+        pick = exit_ | soft_send
+        qty_out = np.where(exit_, -s * exitable, -s * cut)[pick].astype(np.int64)
+        kinds = np.where(hard, "stop:hard", np.where(trailing, "stop:trailing", "stop:soft"))[pick].tolist()
+        halt = live & (loss >= cfg.halt_position_loss_pct)
+        return StopOrders(idx[pick].astype(np.int64), qty_out, kinds, loss[pick], idx[halt].astype(np.int64), loss[halt])
+
+    def rearm_soft(self, i: int) -> None:
+        """The soft-stop order was denied before reaching the broker: let the next update retry."""
+        self.soft_done[i] = False
