@@ -14,8 +14,11 @@ import json
 import sys
 from pathlib import Path
 
+from algobotd.brokers.base import BrokerError
 from algobotd.config import EX_CONFIG, Config, ConfigError, load
 from algobotd.ops import logging as oplog
+
+EX_UNAVAILABLE = 69  # sysexits: the broker could not be reached
 
 
 def _common(p: argparse.ArgumentParser, sim: bool) -> None:
@@ -42,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", required=True, metavar="RESULT.duckdb", help="result file (never the live store)")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("ctl", help="talk to a running daemon (see: algobotd ctl --help)", add_help=False)
+    cb = sub.add_parser("check-broker", help="connect to the configured broker and feed, print account, "
+                                             "positions and data permissions; non-zero exit if anything is missing")
+    _common(cb, sim=False)
+    feats = sub.add_parser("features", help="list the feature registry (names, families, windows, inputs)")
+    _common(feats, sim=False)
+    feats.add_argument("--json", action="store_true", help="print a JSON list of {name, family, window, inputs}")
     return p
 
 
@@ -79,11 +88,20 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--bars", f"must be > 0, got {args.bars}")
             if args.data and not Path(args.data).exists():
                 raise ConfigError("--data", f"no such file: {args.data}")
+        if args.command == "features":
+            from algobotd.features.cli import print_features
+
+            return print_features(cfg.features, as_json=args.json)
         oplog.setup(cfg.logging.level, cfg.logging.format, stream=sys.stderr if args.command == "backtest" else None)
+        if args.command == "check-broker":
+            from algobotd.brokers.check import check_broker
+
+            return asyncio.run(check_broker(cfg))
         if args.command == "run":
             from algobotd.daemon import Daemon
 
-            return asyncio.run(Daemon(cfg).run())
+            # SIGHUP re-reads the same --config file with the same --set overrides
+            return asyncio.run(Daemon(cfg, reload_config=lambda: load_config(args)).run())
         if args.command == "backtest":
             from algobotd.backtest import format_summary, run_backtest
 
@@ -94,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except BrokerError as exc:  # one line, no traceback: bad keys are a config problem (78)
+        print(f"broker error: {exc}", file=sys.stderr)
+        return EX_CONFIG if exc.code in ("auth", "permission") else EX_UNAVAILABLE
     return 2
 
 

@@ -85,6 +85,7 @@ class SimConfig:
     speed: float | str = opt(60.0, speed_check)
     start: str = opt("2024-01-02", doc="first simulated trading day (YYYY-MM-DD)")
     news_rate: float = opt(0.002, between(0, 1), doc="probability of a news item per symbol-bar")
+    flow: bool = opt(True, doc="emit synthetic intrabar flow (OFI, tick-rule volume) and option snapshots")
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,30 @@ class MonitorConfig:
     retrain_cooldown_seconds: float = opt(3600.0, non_negative, doc="at most one triggered retrain per cooldown")
 
 
+def sector_pairs_check(v: list[str]) -> str | None:
+    for item in v:
+        sym, eq, sec = item.partition("=")
+        if not eq or not sym or not sec:
+            return f"entries must look like \"SYMBOL=SECTOR_SERIES\", got {item!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    disabled_families: list[str] = opt([], doc="price_volume | microstructure | cross_asset | alternative")
+    disabled: list[str] = opt([], doc="single feature names to switch off (see: algobotd features)")
+    index: str = opt("SPY", doc="reference series used as the market index (beta, sector rotation)")
+    vol_index: str = opt("VIX", doc="volatility index series; empty: only realised index volatility")
+    curve_long: str = opt("", doc="long rate (or long bond ETF) series for the yield-curve features")
+    curve_short: str = opt("", doc="short rate (or short bond ETF) series")
+    curve_kind: str = opt("rate", one_of("rate", "price"), doc="rate: long - short; price: log(long / short)")
+    dollar: str = opt("", doc="dollar index / ETF series for the dollar-strength features")
+    sectors: list[str] = opt([], sector_pairs_check, doc="\"SYMBOL=SECTOR_SERIES\" pairs")
+    news_half_life_seconds: float = opt(1800.0, positive, doc="decay half-life of the news features")
+    sequence_length: int = opt(60, between(1, 10_000), doc="feature vectors kept per symbol for sequence models")
+    refresh_bars: int = opt(512, between(1, 1_000_000), doc="batches between exact recomputations of rolling sums")
+
+
 @dataclass(frozen=True)
 class Config:
     state: StateConfig = field(default_factory=StateConfig)
@@ -304,6 +329,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
     @property
     def state_dir(self) -> Path:

@@ -11,13 +11,16 @@ import asyncio
 import json
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from algobotd.assembly import Assembly, assemble, warm_up
+from algobotd.brokers.reconcile import Reconciler, start_reconciliation
 from algobotd.config import Config, dump
 from algobotd.control.adapter import EngineControl
+from algobotd.ops.runtime import Operations
 from algobotd.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
@@ -30,17 +33,25 @@ def store_path(cfg: Config) -> Path:
 
 
 class Daemon:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, reload_config: Callable[[], Config] | None = None) -> None:
         self.cfg = cfg
+        self.reload_config = reload_config  # SIGHUP: re-read the same file and --set overrides
+        self.ops: Operations | None = None
         self.stop_requested = asyncio.Event()
         self.a: Assembly | None = None
         self.control: EngineControl | None = None
         self._server = None
         self._in_flight: asyncio.Task[None] | None = None
+        self.reconciler: Reconciler | None = None
 
     def request_stop(self) -> None:
         log.info("stop requested")
+        if self.ops is not None:
+            self.ops.stopping()  # STOPPING=1: systemd now waits up to TimeoutStopSec
         self.stop_requested.set()
+
+    def _apply_config(self, cfg: Config) -> None:
+        self.cfg = cfg
 
     async def run(self) -> int:
         cfg = self.cfg
@@ -50,14 +61,23 @@ class Daemon:
         try:
             a = self.a = assemble(cfg, store)
             await a.broker.connect()
+            # before any order: the venue's orders, fills and positions agree with our books
+            self.reconciler = await start_reconciliation(a.engine, a.broker, cfg)
             await warm_up(a)
+            await a.engine.enforce_state_on_start()  # restarted HALTED: cancel what still rests
             store.add("runs", (run_id, "run", a.clock.now(), None, json.dumps(dump(cfg)), None))
             self.control = EngineControl(a.engine, a.feed, a.mode)
+            # systemd notify/watchdog, schedule + entry gate, alert outbox, model monitor, SIGHUP
+            self.ops = Operations(cfg, a, reload_config=self.reload_config, on_config=self._apply_config)
+            self.control.ops = self.ops
+            self.ops.reconciler = self.reconciler
             await self._start_control()
             store.start()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
+            await self.ops.start()
+            self.ops.ready()  # READY=1 only now: reconciled, model warmed up, socket listening
             log.info("trading", mode=a.mode, symbols=len(a.feed.symbols), state=a.engine.state.state.value,
                      equity=round(a.engine.portfolio.equity, 2), store=str(store.path))
             trading = asyncio.create_task(self._trade(a), name="trading")
@@ -77,11 +97,25 @@ class Daemon:
             await self._shutdown(store)
 
     async def _trade(self, a: Assembly) -> None:
-        async for batch in a.feed.batches(a.restored.resume):
-            if self.stop_requested.is_set():
-                break
-            self._in_flight = asyncio.ensure_future(a.engine.process(batch))
-            await asyncio.shield(self._in_flight)
+        ticker = asyncio.create_task(self._risk_ticker(a), name="risk-ticker")
+        try:
+            async for batch in a.feed.batches(a.restored.resume):
+                if self.stop_requested.is_set():
+                    break
+                self._in_flight = asyncio.ensure_future(a.engine.process(batch))
+                await asyncio.shield(self._in_flight)
+        finally:
+            ticker.cancel()
+
+    async def _risk_ticker(self, a: Assembly, seconds: float = 1.0) -> None:
+        """Breakers that trip without new bars (stale data, broker link), checked between batches."""
+        while True:
+            await asyncio.sleep(seconds)
+            if self._in_flight is None or self._in_flight.done():
+                try:
+                    await a.engine.risk_tick()
+                except Exception:
+                    log.exception("risk tick failed")
 
     async def _start_control(self) -> None:
         try:
@@ -98,6 +132,8 @@ class Daemon:
         log.info("control socket", path=str(path))
 
     async def _shutdown(self, store: StoreWriter) -> None:
+        if self.ops is not None:
+            await self.ops.close()  # STOPPING=1, scheduler and outbox down before the store closes
         if self._server is not None:
             await self._server.close()
         if self.a is not None:
@@ -107,6 +143,8 @@ class Daemon:
             for p in pf.positions():  # a full snapshot at shutdown, for humans reading the file
                 store.add("positions", (now, p.symbol, p.qty, p.avg_cost, p.last_price, p.realized_pnl))
             try:
+                if self.reconciler is not None:
+                    await self.reconciler.close()
                 await a.feed.close()
                 await a.broker.close()
             except Exception:

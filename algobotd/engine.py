@@ -91,6 +91,9 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             restored.equity_curve, maxlen=5000
         )
         self.listeners: list[Callable[[str], None]] = []
+        # "may new positions be opened at this time?" -- the ops scheduler installs the market
+        # session here (algobotd/ops/scheduler.entry_gate); exits are never gated
+        self.entry_gate: Callable[[int], bool] = lambda ts_ns: True
         self._last_weights: dict[str, float] | None = None
         self._last_weights_json = "{}"
         self.fills = 0
@@ -167,6 +170,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         if idx.size == 0:
             return []
         idx = idx[np.abs(delta[idx]) * price[idx] >= self.cfg.risk.min_order_value]
+        if idx.size and not self.entry_gate(now):  # outside the session: only orders that shrink a position
+            idx = idx[np.array([is_reducing(int(held[i]), int(delta[i])) for i in idx.tolist()], dtype=bool)]
         # every order still goes through the pre-trade checks in send()
         orders = [self._new_order(self.symbols.symbols[i], int(delta[i]), "signal", now) for i in idx.tolist()]
         self.risk.record_sizing(orders, idx, self.risk.last_sizing, pred, held, price, pf.equity, now)
@@ -193,7 +198,9 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
                                       req.reason, OrderStatus.NEW.value, 0, 0.0, "", "", req.created_ts))
             self._track(req, 0, OrderStatus.NEW)
         await self.store.barrier()
-        await self.broker.submit(orders)
+        orders = self._still_allowed(orders)  # a halt may have landed while the rows were flushed
+        if orders:
+            await self.broker.submit(orders)
 
     def _track(self, req: OrderRequest, filled: int, status: OrderStatus) -> None:
         self.open_orders[req.client_order_id] = OpenOrder(req, filled, status)
@@ -221,6 +228,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.fills += 1
         self.traded_value += fill.qty * fill.price
         i = self.symbols[fill.symbol]
+        self.risk.on_fill(i, fill)  # round trips feed the Kelly inputs
         order = self.open_orders.get(fill.client_order_id)
         if order is not None:
             order.filled += fill.qty
@@ -248,6 +256,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             if i is not None:
                 self.pending[i] -= order.request.side.sign * (order.request.qty - order.filled)
             if up.status is OrderStatus.REJECTED:
+                self.risk.breakers.on_reject(up.ts)  # feeds the reject-rate breaker
                 self.record_event(up.ts, "reject", f"{up.client_order_id} rejected: {up.reason}")
         self._notify("orders")
 
@@ -258,6 +267,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             return False
         self.store.add("trading_state", (change.ts, change.state.value, change.reason, change.actor))
         self.store.add("risk_events", (change.ts, "state", change.actor, None, None, change.state.value, change.reason))
+        self.risk.record_state(change)  # pending alert in the outbox
         self.record_event(change.ts, "state", f"{change.state.value} by {change.actor}: {change.reason}")
         await self.store.flush()  # the latch must survive a crash right after this
         if change.state is TradingState.HALTED:
@@ -269,11 +279,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         """Close every position with market orders; allowed in any state, reduce-only verified."""
         await self.broker.cancel_all()
         now = self.clock.now()
-        orders = []
-        for pos in self.portfolio.positions():
-            signed = -pos.qty
-            assert is_reducing(pos.qty, signed)
-            orders.append(self._new_order(pos.symbol, signed, f"flatten by {actor}", now))
+        orders = self._flatten_orders(actor, now)  # reduce-only; pre-trade verifies it again in send()
         if orders:
             await self.send(orders)
         self.record_event(now, "flatten", f"flatten by {actor}: {len(orders)} orders")

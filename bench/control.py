@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +57,7 @@ class BenchTarget:
     def change(self) -> None:
         self.seq += 1
         self.change_ns[self.seq] = time.monotonic_ns()
-        self.curve = self.curve[1:] + [{**self.curve[-1], "equity": 1e6 + self.seq}]
+        self.curve = [*self.curve[1:], {**self.curve[-1], "equity": 1e6 + self.seq}]
         for topic in ("status", "positions", "predictions", "risk", "equity"):
             for listener in list(self.listeners):
                 listener(topic)
@@ -190,7 +190,7 @@ def latencies(target: BenchTarget, status: dict[str, list[list[int]]]) -> tuple[
 
 def min_gap_ms(status: dict[str, list[list[int]]]) -> float:
     """Smallest spacing between two consecutive status messages to one client (as received)."""
-    gaps = [(b[1] - a[1]) / 1e6 for rows in status.values() for a, b in zip(rows[1:], rows[2:])]
+    gaps = [(b[1] - a[1]) / 1e6 for rows in status.values() for a, b in itertools.pairwise(rows[1:])]
     return min(gaps) if gaps else float("nan")
 
 

@@ -13,6 +13,14 @@ def make_broker(cfg: Config, symbols: SymbolIndex, clock: Clock) -> Broker:
         from algobotd.brokers.paper import PaperBroker
 
         return PaperBroker(cfg.broker.paper, symbols, clock.now)
+    if cfg.broker.kind == "alpaca":
+        from algobotd.brokers.alpaca import AlpacaBroker
+
+        return AlpacaBroker(cfg.alpaca, clock.now)
+    if cfg.broker.kind == "ib":
+        from algobotd.brokers.ib import IBBroker
+
+        return IBBroker(cfg.ib, clock.now, cfg.state_dir)
     raise ConfigError("broker.kind", f"the {cfg.broker.kind!r} broker adapter is not part of this build yet (use \"paper\")")
 
 
@@ -22,4 +30,6 @@ def trading_mode(cfg: Config) -> str:
         return "sim" if cfg.feed.kind in ("sim", "replay") else "paper"
     if cfg.broker.kind == "alpaca" and cfg.alpaca.paper:
         return "paper"
+    if cfg.broker.kind == "ib" and cfg.ib.account.startswith("DU"):
+        return "paper"  # IB paper-trading accounts are DU...; anything else may be real money
     return "live"

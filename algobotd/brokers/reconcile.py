@@ -65,6 +65,7 @@ from algobotd.domain import (
 )
 
 if TYPE_CHECKING:
+    from algobotd.config import Config
     from algobotd.engine import Engine
 
 log = structlog.get_logger(__name__)
@@ -243,10 +244,10 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
     if worst > tolerance:
         msg = f"positions differ from the broker beyond {tolerance} shares: " + ", ".join(
             f"{s} ours {a} broker {b}" for s, (a, b) in diffs.items())
-        change = engine.state.escalate(on_mismatch, msg, RECONCILE_ACTOR, snap.ts)
-        if await engine.set_state(change):
-            report.escalated_to = on_mismatch
         _alert(engine, snap.ts, msg, diffs)
+        change = engine.state.escalate(on_mismatch, msg, RECONCILE_ACTOR, snap.ts)
+        if await engine.set_state(change):  # flushes: the alert and risk rows are durable too
+            report.escalated_to = on_mismatch
     if engine.state.state is TradingState.HALTED and snap.open_orders:
         await broker.cancel_all()  # HALTED means no working orders, also after a reconnect
     await engine.store.flush()
@@ -278,6 +279,7 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._external_pending = False
+        self._closing = False
         broker.accepting_orders = False
         broker.set_connection_listener(self.on_connection)
         set_external = getattr(broker, "set_external_listener", None)
@@ -330,7 +332,7 @@ class Reconciler:
         await eng.set_state(change)
 
     async def _after_reconnect(self) -> None:
-        while self.broker.connected:
+        while self.broker.connected and not self._closing:
             try:
                 report = await self.run_once()
                 log.info("reconciled after reconnect", summary=report.summary())
@@ -339,7 +341,29 @@ class Reconciler:
                 log.warning("reconcile after reconnect failed", error=str(exc))
                 await asyncio.sleep(self.retry_seconds)
 
-    async def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def close(self, timeout: float = 5.0) -> None:
+        """Let passes in flight finish (cancelling one mid-flush would cancel the store's shared
+        flush future under every other waiter); cancel only what is still stuck after ``timeout``."""
+        self._closing = True
+        tasks = list(self._tasks)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=timeout)
+            for t in stuck:
+                t.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+
+
+async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config) -> Reconciler | None:
+    """Start-up: reconcile once (trading waits for it) and keep doing so after every reconnect.
+
+    None for brokers whose book is our own store (paper). Raises BrokerError when the first
+    pass cannot reach the venue: the daemon must not trade on books it could not check.
+    """
+    if not hasattr(broker, "snapshot"):
+        return None
+    b = cfg.broker
+    rec = Reconciler(engine, broker, tolerance=b.position_tolerance,  # type: ignore[arg-type]
+                     on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours)
+    report = await rec.run_once()
+    log.info("start-up reconciliation done", summary=report.summary())
+    return rec

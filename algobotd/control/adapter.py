@@ -29,6 +29,7 @@ class EngineControl:
         self.feed = feed
         self.mode = mode
         self.retrain_requests = 0
+        self.ops: Any = None  # algobotd.ops.runtime.Operations, set by the daemon
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -52,13 +53,17 @@ class EngineControl:
             "feed_connected": bool(self.feed.connected),
             "broker_connected": bool(e.broker.connected),
             "model_id": e.model_id,
+            # scheduler jobs, alert backlog, model monitor, systemd, last reload (issue 8)
+            "ops": self.ops.status() if self.ops is not None else None,
         }
 
     def positions(self) -> list[dict[str, Any]]:
+        stops = self.engine.stop_levels()  # symbol -> (soft, hard) stop prices from the risk layer
         return [
             {"symbol": p.symbol, "qty": int(p.qty), "avg_cost": float(p.avg_cost), "last": _num(p.last_price),
              "market_value": _num(p.market_value), "unrealized_pnl": _num(p.unrealized_pnl),
-             "soft_stop": None, "hard_stop": None}
+             "soft_stop": _num(stops[p.symbol][0]) if p.symbol in stops else None,
+             "hard_stop": _num(stops[p.symbol][1]) if p.symbol in stops else None}
             for p in self.engine.portfolio.positions()
         ]
 
@@ -82,18 +87,12 @@ class EngineControl:
         return out
 
     def risk(self) -> dict[str, Any]:
-        e, pf = self.engine, self.engine.portfolio
+        e = self.engine
         cur = e.state.current
-        cfg = e.cfg.risk
-        gross = float(pf.gross_exposure / pf.equity) if pf.equity > 0 else 0.0
         return {
             "trading_state": cur.state.value, "reason": cur.reason, "since": iso(cur.ts) if cur.ts else None,
             "by": cur.actor,
-            "breakers": [
-                {"name": "gross_exposure", "value": gross, "threshold": cfg.max_gross_pct,
-                 "tripped": gross > cfg.max_gross_pct},
-                {"name": "drawdown", "value": float(pf.drawdown), "threshold": None, "tripped": False},
-            ],
+            "breakers": e.breaker_status(),  # every breaker: value, threshold, tripped (algobotd/risk/hooks.py)
         }
 
     def equity_curve(self, limit: int = 2000) -> list[dict[str, Any]]:
@@ -133,6 +132,10 @@ class EngineControl:
         return {"cancel_requested": n}
 
     async def retrain(self, actor: str) -> dict[str, Any]:
+        # the ops monitor's retrain controller, once the model layer supplies a Retrainer
+        if self.ops is not None and self.ops.retrains.retrainer is not None:
+            started = self.ops.retrains.trigger(f"requested by {actor}", force=True)
+            return {"started": started, "running": self.ops.retrains.running}
         # The baseline has nothing to train; the model issue's trainer hooks in here.
         raise ControlError("unavailable", f"model {self.engine.model_id} has no training step")
 

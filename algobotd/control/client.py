@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ class ControlClient:
             raise DaemonUnavailable(f"nothing answers on {path} (stale socket: algobotd is not running)") from None
         except PermissionError:
             raise DaemonUnavailable(f"permission denied opening {path} (need the daemon's user or control group)") from None
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise DaemonUnavailable(f"cannot connect to {path}: {exc or 'timeout'}") from None
         self = cls(path, reader, writer)
         try:
@@ -108,14 +108,14 @@ class ControlClient:
             self._writer.write(p.request_line(rid, method, params))
             await self._writer.drain()
             return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ControlError(p.ErrorCode.TIMEOUT, f"{method}: no reply within {timeout}s") from None
         except ConnectionError as exc:
             raise DaemonUnavailable(f"connection to {self.path} lost: {exc}") from None
         finally:
             self._pending.pop(rid, None)
 
-    async def subscribe(self, topics: list[str] | tuple[str, ...]) -> AsyncIterator[p.StreamMessage]:
+    async def subscribe(self, topics: list[str] | tuple[str, ...]) -> AsyncGenerator[p.StreamMessage, None]:
         """Subscribe and yield stream messages (``topic``, typed ``data``) until the connection
         ends, which raises ``DaemonUnavailable``."""
         await self.call("subscribe", topics=list(topics))

@@ -165,15 +165,19 @@ class Status(msgspec.Struct, omit_defaults=True):
     bar_seconds: int | None = None
     trading_state_since: str | None = None
     trading_state_by: str | None = None
+    # operations (algobotd/ops/runtime.py): scheduler jobs (next run, last result), alert
+    # outbox backlog, model monitor (IC, drift, retrains), systemd, last SIGHUP reload
+    ops: dict[str, Any] | None = None
 
 
 class PositionRow(msgspec.Struct, omit_defaults=True):
     symbol: str
     qty: int
     avg_cost: float
-    last: float
-    market_value: float
-    unrealized_pnl: float
+    # None while the symbol has no valid price (stale feed): shown as "-", never as NaN
+    last: float | None
+    market_value: float | None
+    unrealized_pnl: float | None
     soft_stop: float | None = None
     hard_stop: float | None = None
 

@@ -19,6 +19,7 @@ import contextlib
 import os
 import socket
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from algobotd.control.paths import socket_path
 from algobotd.control.session import Session
 from algobotd.control.target import ControlError, ControlTarget
 
-__all__ = ["ControlServer", "serve", "socket_path", "Peer", "PeerPolicy"]
+__all__ = ["ControlServer", "Peer", "PeerPolicy", "serve", "socket_path"]
 
 log = structlog.get_logger(__name__)
 
@@ -71,11 +72,16 @@ class ControlServer:
         self._dispatch_scheduled = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self.hello_timeout_s = 10.0  # a silent client must not hold one of the few slots forever
         self.snapshot_builds = 0  # for the benchmark and tests
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         await _clear_stale(self.path)
         sock = self._bind()
         self._server = await asyncio.start_unix_server(self._on_connect, sock=sock)
@@ -166,7 +172,11 @@ class ControlServer:
                 may_control = False  # fail closed
             session = Session(self, reader, writer, peer, may_control)
             self.sessions.add(session)
-            await session.run()
+            timer = asyncio.get_running_loop().call_later(self.hello_timeout_s, session.expire_if_silent)
+            try:
+                await session.run()
+            finally:
+                timer.cancel()
         except Exception:
             log.exception("control.session_crashed")
             writer.close()
@@ -182,6 +192,11 @@ class ControlServer:
         """Called by the engine, synchronously. Only marks the topic dirty; the snapshot is built
         on a later loop iteration so the engine returns at once, and several changes made in one
         engine step coalesce into one dispatch."""
+        if threading.get_ident() != self._loop_thread:
+            # tolerated for an engine part that runs in a thread (a broker SDK callback)
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._on_change, topic)
+            return
         topic = p.canonical_topic(topic) or ""
         if topic not in self._versions or self._closed:
             return
@@ -189,7 +204,8 @@ class ControlServer:
         self._pending.add(topic)
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
-            asyncio.get_running_loop().call_soon(self._dispatch)
+            assert self._loop is not None
+            self._loop.call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
         self._dispatch_scheduled = False
@@ -256,7 +272,7 @@ async def _clear_stale(path: Path) -> None:
             os.unlink(path)
         log.info("control.stale_socket_removed", path=str(path))
         return
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise ControlError(p.ErrorCode.SOCKET_IN_USE, f"cannot tell whether {path} is in use ({exc}); not replacing it") from None
     writer.close()
     raise ControlError(

@@ -152,7 +152,7 @@ class Session:
         if not self.hello_done and req.method != "hello":
             return p.error_reply(rid, p.ErrorCode.HELLO_REQUIRED, "the first request must be hello {version}")
         try:
-            params = msgspec.convert(req.params, spec.params)
+            params: Any = msgspec.convert(req.params, spec.params)
         except msgspec.ValidationError as exc:
             return p.error_reply(rid, p.ErrorCode.BAD_PARAMS, f"{req.method}: {exc}")
         if spec.control and not self.may_control:
@@ -293,6 +293,12 @@ class Session:
             self.close()
 
     # --- teardown -------------------------------------------------------------------------
+
+    def expire_if_silent(self) -> None:
+        """Hang up on a client that connected but never said hello."""
+        if not self.hello_done and not self.closed:
+            log.info("control.hello_timeout", uid=self.peer.uid, pid=self.peer.pid)
+            self.close(abort=True)
 
     def close(self, *, abort: bool = False) -> None:
         """Hang up. A graceful close lets pending output (a refusal) reach the client; ``abort``

@@ -64,3 +64,20 @@ class ControlTarget(Protocol):
         (synchronously, on the event loop; listeners must not block)."""
 
     def remove_change_listener(self, listener: ChangeListener) -> None: ...
+
+
+# Optional extras ``status()`` may add (the dashboard shows them when present; see
+# ``algobotd.control.protocol.Status``); any other extra key is dropped by the server:
+STATUS_OPTIONAL_FIELDS = (
+    "day_pnl_pct",  # fraction of the day's starting equity
+    "drawdown_limit",  # fraction at which the drawdown breaker trips
+    "gross_exposure",
+    "net_exposure",
+    "feed_lag_s",  # engine clock minus the last bar's close: right under a SimClock too
+    "bar_seconds",
+    "trading_state_since",  # ISO time of the last state change
+    "trading_state_by",  # its actor: "operator:uid=1000", "breaker:drawdown", "startup"
+)
+# Conventions for every read method: timestamps ("ts", "since", "last_bar_ts") are ISO-8601
+# strings in UTC; numbers are plain int/float (not numpy scalars: the server validates each
+# result against the protocol and answers ``internal_error`` on a mismatch).

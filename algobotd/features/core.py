@@ -24,6 +24,11 @@ def safe_ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.nda
     return np.where(den == 0.0, fill, out)
 
 
+def grow_1d(a: np.ndarray, n: int, fill: float | int) -> np.ndarray:
+    """``a`` extended to length ``n`` with ``fill`` (new symbols start empty)."""
+    return np.concatenate([a, np.full(max(0, n - a.size), fill, dtype=a.dtype)])
+
+
 def tiny(scale: np.ndarray) -> np.ndarray:
     """A variance below this is rounding noise of a constant window (treated as zero).
 
@@ -71,7 +76,7 @@ class Core:
     def grow(self, n: int) -> None:
         for part in (self.closes, self.w14, self.w20):
             part.grow(n)
-        self.idx_at_last = np.concatenate([self.idx_at_last, np.full(n - self.idx_at_last.size, np.nan)])
+        self.idx_at_last = grow_1d(self.idx_at_last, n, np.nan)
 
     def refresh(self) -> None:
         self.w14.refresh()

@@ -16,6 +16,14 @@ def make_feed(cfg: Config, replay_path: str | None = None) -> Feed:
         from algobotd.feeds.replay import ReplayFeed
 
         return ReplayFeed(cfg.feed, replay_path or cfg.feed.replay.path)
+    if kind == "alpaca":
+        from algobotd.feeds.alpaca import AlpacaFeed
+
+        return AlpacaFeed(cfg.feed, cfg.alpaca)
+    if kind == "ib":
+        from algobotd.feeds.ib import IBFeed
+
+        return IBFeed(cfg.feed, cfg.ib)
     raise ConfigError("feed.kind", f"the {kind!r} feed adapter is not part of this build yet (use \"sim\" or \"replay\")")
 
 

@@ -33,6 +33,7 @@ from algobotd.config import FeedConfig
 from algobotd.domain import NS_PER_SECOND, BarBatch, News
 from algobotd.feeds.base import ResumePoint
 from algobotd.feeds.pacing import Pacer
+from algobotd.feeds.sim_flow import SimFlow
 
 NEW_YORK = ZoneInfo("America/New_York")
 SESSION_SECONDS = 23_400  # 09:30-16:00
@@ -145,6 +146,9 @@ class SimFeed:
         self._pacer: Pacer | None = None
         self._init_symbol_params()
         self._init_intraday_shapes()
+        self._flow = SimFlow(self.seed, self.symbols, self.daily_volume,
+                             np.sqrt((self.beta * REGIME_VOL[0]) ** 2 + self.idio_vol**2),
+                             self.bars_per_day) if cfg.flow else None
 
     # --- static parameters ------------------------------------------------------------------
 
@@ -327,11 +331,14 @@ class SimFeed:
         spy = (self._spy_prev_close(day) * np.exp(data.mkt[sl])).tolist()
         vix = data.vix[sl].tolist()
         syms, news = self.symbols, data.news
-        return [
+        batches = [
             BarBatch(ts, syms, o[i], hi[i], lo[i], c[i], volume[i], valid[i], bid[i], ask[i],
                      {"SPY": spy[i], "VIX": vix[i]}, list(news.get(j0 + i, ())))
             for i, ts in enumerate(data.ts[sl])
         ]
+        if self._flow is not None:  # intrabar flow + option snapshots, from their own generators
+            self._flow.attach(day, j0, batches)
+        return batches
 
     def _start(self, resume: ResumePoint | None) -> tuple[int, np.ndarray]:
         """First live bar index and the closes of the bar before it."""

@@ -33,6 +33,7 @@ import structlog
 
 from algobotd.config import ALERT_LEVELS, AlertsConfig
 from algobotd.ops.alert_channels import Alert, Channel, DeliveryError, make_channel
+from algobotd.ops.logging import register_secret
 from algobotd.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
@@ -97,6 +98,12 @@ class Outbox:
         self.last_error: str | None = None
 
     def _build_channels(self, cfg: AlertsConfig) -> None:
+        for c in cfg.channels:  # webhook URLs and credentials must never show up in a log line
+            for var in (c.url_env, c.auth_env, c.password_env):
+                if var:
+                    register_secret(self.env.get(var))
+            if c.format in ("slack", "discord") or c.kind == "sms":
+                register_secret(c.url)  # a Slack/Discord URL is its own credential
         self.channels = {c.name: make_channel(c, self.env, cfg.timeout_seconds) for c in cfg.channels}
 
     async def configure(self, cfg: AlertsConfig) -> None:
@@ -241,8 +248,10 @@ class Outbox:
 
 # --- engine events -> alerts ------------------------------------------------------------------
 
+# Only kinds nobody else writes to the outbox: the risk layer already enqueues its own
+# ``risk_state`` (breaker trips, halts) and ``risk_denial`` alerts, reconciliation ``reconcile``.
 EVENT_LEVELS = {"fill": "info", "flatten": "warning", "reject": "warning", "cancel_all": "warning",
-                "denial": "info", "state": "critical", "breaker": "critical", "retrain": "warning"}
+                "retrain": "warning", "session": "info"}
 
 
 def event_alert(event: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -253,8 +262,6 @@ def event_alert(event: Mapping[str, Any]) -> tuple[Any, ...] | None:
         return None
     message = str(event.get("message", ""))
     ts = int(event.get("ts") or 0)
-    if kind == "state" and message.startswith("ACTIVE"):
-        level = "warning"  # a resume is news, not an emergency
     extra = {k: v for k, v in event.items() if k not in ("kind", "message", "ts")}
     # the id hashes the event's own timestamp, so the same event replayed is the same alert
     return alert_row(kind, level, message, dedup_key=alert_id(kind, ts, message), event_ts=ts, **extra)

@@ -71,7 +71,7 @@ class MarketCalendar:
 
     def is_open(self, ts_ns: int) -> bool:
         i = self._session_index(ts_ns)
-        return i >= 0 and ts_ns < self.closes[i]
+        return bool(i >= 0 and ts_ns < self.closes[i])  # a numpy bool would not encode as JSON
 
     def _day_index(self, day: dt.date) -> int | None:
         i = int(np.searchsorted(self._days, np.datetime64(day, "D")))

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from algobotd.domain import OrderRequest, TradingState
+from algobotd.domain import OrderRequest, OrderStatus, OrderUpdate, TradingState
 from algobotd.risk.breakers import PortfolioView, Reading, worst_trip
-from algobotd.risk.pretrade import Book
+from algobotd.risk.codes import DenyCode
+from algobotd.risk.pretrade import FLATTEN_PREFIX, Book
 from algobotd.risk.state import is_reducing
 
 if TYPE_CHECKING:
@@ -116,6 +117,19 @@ class RiskHooks:
             self.risk.breakers.on_sent(now, len(approved))
         return approved
 
+    def _still_allowed(self: Engine, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
+        """After the write-ahead barrier: if the state went HALTED meanwhile (operator or breaker
+        during the await), only flatten orders may go; the others are closed as rejected."""
+        if self.state.state is not TradingState.HALTED:
+            return orders
+        keep = [o for o in orders if o.reason.startswith(FLATTEN_PREFIX)]
+        now = self.clock.now()
+        for o in orders:
+            if not o.reason.startswith(FLATTEN_PREFIX):
+                self._on_update(OrderUpdate(o.client_order_id, now, OrderStatus.REJECTED,
+                                            reason=f"risk:{DenyCode.STATE_HALTED.value}: halted before submission"))
+        return keep
+
     # --- live price updates, timers, start-up ------------------------------------------------
 
     async def on_price_update(self: Engine, symbol: str, ts: int, price: float | None = None,  # type: ignore[misc]
@@ -174,3 +188,18 @@ class RiskHooks:
         soft, hard = self.risk.stops.levels(pf.qty, pf.avg_cost)
         names = self.symbols.symbols
         return {names[i]: (float(soft[i]), float(hard[i])) for i in np.flatnonzero(pf.qty).tolist() if i < len(names)}
+
+    def breaker_status(self: Engine) -> list[dict[str, object]]:  # type: ignore[misc]
+        """Every breaker's value / threshold / tripped right now (for status snapshots; changes no state)."""
+        equity, gross, _net, _unrealized = self.portfolio.valuation()
+        qty, _held = self._held()
+        n = len(qty)
+        worst = self.risk.worst_position_loss(qty, self.portfolio.avg_cost[:n], self.portfolio.last[:n])
+        view = PortfolioView(self.clock.now(), equity, self.day_start_equity, self.portfolio.high_water_mark, gross,
+                             worst, self.broker.connected)
+        self.risk.check_breakers(view)
+        cur = self.state.current
+        by_operator = cur.state is not TradingState.ACTIVE and cur.actor.startswith("operator")
+        return [*self.risk.breaker_rows(),
+                {"name": "operator", "value": float(cur.state.severity if by_operator else 0), "threshold": 1.0,
+                 "tripped": by_operator}]

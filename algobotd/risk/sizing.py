@@ -92,16 +92,18 @@ class TradeStats:
         self._avg[i] = 0.0
 
 
-def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(win rate, average win, average loss) per symbol, shrunk toward the prior."""
+def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig,
+                  idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(win rate, average win, average loss) per symbol (the first ``n``, or those in ``idx``), shrunk toward the prior."""
     k, p0 = cfg.prior_trades, cfg.prior_win_rate
-    wins, losses = stats.wins[:n], stats.losses[:n]
+    pick = slice(0, n) if idx is None else idx
+    wins, losses = stats.wins[pick], stats.losses[pick]
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(wins + losses + k > 0, (wins + k * p0) / (wins + losses + k), p0)
-        avg_win = np.where(wins + k * p0 > 0, (stats.win_sum[:n] + k * p0 * cfg.prior_avg_win) / (wins + k * p0),
+        avg_win = np.where(wins + k * p0 > 0, (stats.win_sum[pick] + k * p0 * cfg.prior_avg_win) / (wins + k * p0),
                            cfg.prior_avg_win)
         avg_loss = np.where(losses + k * (1 - p0) > 0,
-                            (stats.loss_sum[:n] + k * (1 - p0) * cfg.prior_avg_loss) / (losses + k * (1 - p0)),
+                            (stats.loss_sum[pick] + k * (1 - p0) * cfg.prior_avg_loss) / (losses + k * (1 - p0)),
                             cfg.prior_avg_loss)
     return p, avg_win, avg_loss
 
@@ -181,32 +183,40 @@ def size_targets(
     proposes growth.
     """
     n = len(held)
-    p, avg_win, avg_loss = shrunk_inputs(stats, n, cfg)
-    kelly = full_kelly(p, avg_win, avg_loss)
     sigma = vol.sigma(n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vol_ratio = np.clip(vol.market_sigma / sigma, cfg.vol_ratio_min, cfg.vol_ratio_max)
-    usable = ready & (price > 0) & (sigma > 0) & np.isfinite(vol_ratio) & np.isfinite(score)
-    conf = np.clip(np.nan_to_num(confidence), 0.0, 1.0)
-    weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.nan_to_num(vol_ratio), cfg.max_position_pct)
-    safe_price = np.where(usable, price, 1.0)
-    size = np.where(usable, np.floor(weight * max(equity, 0.0) / safe_price), 0).astype(np.int64)
-
+    usable = ready & (price > 0) & (sigma > 0) & (score == score)  # NaN sigma / score compare False
     target = held.copy()
     go_long = usable & (score > entry) & (held <= 0)
     target[usable & (score < exit) & (held > 0)] = 0
     if cfg.allow_short:
         go_short = usable & (score < -entry) & (held >= 0)
         target[usable & (score > -exit) & (held < 0)] = 0
-        target[go_short] = -size[go_short]
+        entering = go_long | go_short
     else:
+        go_short = None
         target[held < 0] = 0
-    target[go_long] = size[go_long]
+        entering = go_long
+    # Kelly, volatility and caps only for the few symbols entering (the hot path stays O(entries))
+    e = np.flatnonzero(entering)
+    explain = [np.full(n, np.nan) for _ in range(5)]  # win rate, payoff, kelly, vol ratio, weight
+    if e.size:
+        p, avg_win, avg_loss = shrunk_inputs(stats, n, cfg, e)
+        kelly = full_kelly(p, avg_win, avg_loss)
+        vol_ratio = np.clip(vol.market_sigma / sigma[e], cfg.vol_ratio_min, cfg.vol_ratio_max)
+        conf = np.clip(np.nan_to_num(confidence[e]), 0.0, 1.0)
+        # the per-order notional cap binds the sizing too, so an entry is never sized to be denied
+        cap = min(cfg.max_position_pct, cfg.max_order_value / equity) if equity > 0 else 0.0
+        weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.nan_to_num(vol_ratio), cap)
+        size = np.floor(weight * max(equity, 0.0) / price[e]).astype(np.int64)
+        sign = np.where(go_long[e], 1, -1)
+        target[e] = sign * size
+        for arr, vals in zip(explain, (p, avg_win / avg_loss, kelly, vol_ratio, weight)):
+            arr[e] = vals
 
-    sigma_annual = sigma * math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
-    target, scale = _fit_budgets(target, held, price, sigma_annual, vol.market_sigma * math.sqrt(
-        TRADING_SECONDS_PER_YEAR / bar_seconds), equity, cfg, reduce_only)
-    return SizingResult(target, p, avg_win / avg_loss, kelly, vol_ratio, weight, sigma_annual, scale)
+    factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
+    sigma_annual = sigma * factor
+    target, scale = _fit_budgets(target, held, price, sigma_annual, vol.market_sigma * factor, equity, cfg, reduce_only)
+    return SizingResult(target, *explain, sigma_annual, scale)
 
 
 def _fit_budgets(target: np.ndarray, held: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,

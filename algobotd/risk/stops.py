@@ -58,43 +58,58 @@ class StopBook:
         """Evaluate the stops at ``price`` for all symbols, or only those in ``idx``.
 
         Arrays are aligned with the symbol index (``price`` may be NaN: no check for that symbol).
+        Only open positions (and those that just closed, to re-arm them) are looked at, so the
+        cost follows the number of positions, not the universe.
         """
         if idx is None:
             n = len(qty)
             self.grow(n)
-            idx = np.arange(n)
-        else:
-            self.grow(int(idx.max()) + 1 if idx.size else 0)
+            idx = np.flatnonzero((qty != 0) | (self.side[:n] != 0))
+        elif idx.size:
+            self.grow(int(idx.max()) + 1)
+        if idx.size == 0:
+            return _NONE
         q, h, avg, px = qty[idx], held[idx], avg_cost[idx], price[idx]
         s = np.sign(q).astype(np.int8)
         # a new position (flat before, or flipped): re-arm the soft stop, restart the best price
         fresh = s != self.side[idx]
-        self.soft_done[idx[fresh]] = False
-        self.best[idx[fresh]] = np.nan
-        self.side[idx] = s
+        if fresh.any():
+            self.soft_done[idx[fresh]] = False
+            self.best[idx[fresh]] = np.nan
+            self.side[idx] = s
         live = (s != 0) & (px > 0) & (avg > 0)
         best = self.best[idx]
         best = np.where(live & ~(s * best >= s * px), px, best)  # long: max, short: min (NaN -> px)
         self.best[idx] = best
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss = np.where(live, s * (avg - px) / np.where(avg > 0, avg, 1.0), 0.0)
-            trail = np.where(live & (best > 0), s * (best - px) / np.where(best > 0, best, 1.0), 0.0)
+        safe_avg = np.where(live, avg, 1.0)
+        loss = np.where(live, s * (safe_avg - px) / safe_avg, 0.0)
         cfg = self.cfg
+        hard = live & (loss >= cfg.hard_stop_pct)
+        trailing = np.zeros_like(hard)
+        if cfg.trailing_stop_pct > 0:
+            safe_best = np.where(live & (best > 0), best, 1.0)
+            trail = np.where(live & (best > 0), s * (safe_best - px) / safe_best, 0.0)
+            trailing = live & ~hard & (trail >= cfg.trailing_stop_pct)
+        soft = live & ~hard & ~trailing & (loss >= cfg.soft_stop_pct)
+        halt = live & (loss >= cfg.halt_position_loss_pct)
+        if not (hard.any() or trailing.any() or soft.any() or halt.any()):
+            return _NONE  # the common case: nothing near a stop
         # what is still ours to sell: held on the same side as the position
         exitable = np.where(np.sign(h) == s, np.abs(h), 0)
-        hard = live & (loss >= cfg.hard_stop_pct)
-        trailing = live & ~hard & (cfg.trailing_stop_pct > 0) & (trail >= cfg.trailing_stop_pct)
         exit_ = (hard | trailing) & (exitable > 0)
-        soft = live & ~hard & ~trailing & (loss >= cfg.soft_stop_pct) & ~self.soft_done[idx]
+        soft &= ~self.soft_done[idx]
         self.soft_done[idx[soft]] = True  # once per position, whether or not anything is left to sell
         cut = np.minimum(np.maximum(1, np.floor(np.abs(q) * cfg.soft_stop_reduce).astype(np.int64)), exitable)
         soft_send = soft & (cut > 0)
-        pick = exit_ | soft_send
+        pick = np.flatnonzero(exit_ | soft_send)
         qty_out = np.where(exit_, -s * exitable, -s * cut)[pick].astype(np.int64)
-        kinds = np.where(hard, "stop:hard", np.where(trailing, "stop:trailing", "stop:soft"))[pick].tolist()
-        halt = live & (loss >= cfg.halt_position_loss_pct)
+        kinds = ["stop:hard" if hard[k] else "stop:trailing" if trailing[k] else "stop:soft" for k in pick.tolist()]
         return StopOrders(idx[pick].astype(np.int64), qty_out, kinds, loss[pick], idx[halt].astype(np.int64), loss[halt])
 
     def rearm_soft(self, i: int) -> None:
         """The soft-stop order was denied before reaching the broker: let the next update retry."""
         self.soft_done[i] = False
+
+
+_EMPTY_I = np.empty(0, dtype=np.int64)
+_NONE = StopOrders(_EMPTY_I, _EMPTY_I, [], np.empty(0), _EMPTY_I, np.empty(0))

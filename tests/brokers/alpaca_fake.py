@@ -196,8 +196,10 @@ class FakeAlpaca:
         self.refusing = refuse
 
         async def close_all() -> None:
+            # abort, not close: a network failure has no closing handshake (and the client's
+            # loop may be the caller's, blocked until this returns)
             for ws in list(self._trading) + list(self._data):
-                await ws.close(1011, "fake outage")
+                ws.transport.abort()
             self._trading.clear()
             self._data.clear()
         self._run(close_all())
@@ -241,9 +243,10 @@ class FakeAlpaca:
         oid = self.by_cid[client_order_id]
         o = self.orders[oid]
         left = int(o["qty"]) - int(o["filled_qty"])
-        self._loop.call_soon_threadsafe(self._fill_locked, oid, qty or left,
-                                        price or self.prices.get(o["symbol"], 100.0))
-        time.sleep(0.02)
+
+        async def go() -> None:
+            self._fill_locked(oid, qty or left, price or self.prices.get(o["symbol"], 100.0))
+        self._run(go())
 
     def _fill_locked(self, oid: str, qty: int, price: float) -> None:
         with self.lock:

@@ -111,6 +111,8 @@ class FakeTWS:
         self._perm = 1000
         self._exec_seq = 0
         self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     # --- server -------------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class FakeTWS:
         if self._server is not None:
             self._server.close()
             self.drop_all()
+            for w in self._writers:
+                w.close()
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 5)
             await self._server.wait_closed()
             self._server = None
 
@@ -140,6 +145,10 @@ class FakeTWS:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         c = _Client(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
         try:
             if await reader.readexactly(4) != b"API\0":
                 return
@@ -152,9 +161,11 @@ class FakeTWS:
                 fields = (await reader.readexactly(n)).decode().split("\0")[:-1]
                 self._handle(c, fields)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # a closed socket (or the loop shutting down) ends this client quietly
         finally:
+            self._tasks.discard(task)
+            self._writers.discard(writer)
             if c in self.clients:
                 self.clients.remove(c)
             writer.close()

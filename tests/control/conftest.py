@@ -14,10 +14,10 @@ import pytest
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ctl_fake_target import FakeTarget  # noqa: E402
+from ctl_fake_target import FakeTarget
 
-from algobotd.control.client import ControlClient  # noqa: E402
-from algobotd.control.server import ControlServer, serve  # noqa: E402
+from algobotd.control.client import ControlClient
+from algobotd.control.server import ControlServer, serve
 
 
 @pytest.fixture

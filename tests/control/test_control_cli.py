@@ -42,7 +42,7 @@ def test_status_json_is_the_status_object(daemon: ServerThread) -> None:
     assert code == 0
     assert out.count("\n") == 1
     obj = json.loads(out)
-    assert STATUS_KEYS <= set(obj)
+    assert set(obj) >= STATUS_KEYS
     assert obj == {k: v for k, v in daemon.target.status().items()}  # exactly what the daemon sent
 
 
@@ -62,6 +62,7 @@ def test_reads(daemon: ServerThread, cmd: str) -> None:
 
 def test_positions_table(daemon: ServerThread) -> None:
     code, out, _ = ctl(["--socket", str(daemon.path), "positions"])
+    assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["SYMBOL", "QTY", "AVG_COST", "LAST"]
     assert len(lines) == 1 + len(daemon.target.book)

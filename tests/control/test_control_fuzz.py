@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ctl_server_thread import ServerThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ctl_server_thread import ServerThread
 
 from algobotd.control import protocol as p
 

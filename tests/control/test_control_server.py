@@ -189,3 +189,27 @@ async def test_close_with_connected_clients(target: FakeTarget, sock_path: Path)
     # and the path can be served again right away
     srv2 = await serve(target, sock_path, heartbeat_s=None)
     await srv2.close()
+
+
+async def test_silent_client_is_dropped(server: ControlServer) -> None:
+    server.hello_timeout_s = 0.2
+    conn = await RawConn.open(server.path, hello=False)
+    assert await asyncio.wait_for(conn.reader.read(), 3) == b""  # hung up, no hello
+    await conn.close()
+    async with await ControlClient.connect(server.path) as c:  # a prompt client is unaffected
+        await asyncio.sleep(0.4)
+        await c.call("status")
+
+
+async def test_change_from_another_thread(client: ControlClient, target: FakeTarget) -> None:
+    import threading
+
+    stream = client.subscribe(["events"])
+    await anext(stream)
+    await asyncio.sleep(0.3)
+    target._event("reconnect", "broker reconnected")
+    t = threading.Thread(target=target.notify, args=("events",))
+    t.start()
+    t.join()
+    msg = await asyncio.wait_for(anext(stream), 2)
+    assert msg.data[-1].message == "broker reconnected"

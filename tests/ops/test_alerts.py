@@ -125,10 +125,12 @@ async def test_sms_template_escapes_the_message(tmp_path: Path, http_sink: HttpS
 
 
 def test_engine_events_become_deterministic_alerts() -> None:
-    ev = {"ts": 123, "kind": "state", "message": "HALTED by breaker: daily loss"}
+    ev = {"ts": 123, "kind": "reject", "message": "ab-00000001-AAPL rejected: no buying power"}
     a, b = event_alert(ev), event_alert(dict(ev))
-    assert a is not None and b is not None and a[0] == b[0] and a[3] == "critical"
-    assert event_alert({"ts": 1, "kind": "status", "message": "x"}) is None
+    assert a is not None and b is not None and a[0] == b[0] and a[3] == "warning"
+    assert event_alert({**ev, "ts": 124})[0] != a[0]
+    # the risk layer enqueues its own state/denial alerts: no second copy from the event stream
+    assert event_alert({"ts": 1, "kind": "state", "message": "HALTED by x"}) is None
 
 
 def test_bad_alert_config_is_rejected_with_the_key_path() -> None:

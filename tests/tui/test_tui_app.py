@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ctl_fake_target import FakeTarget
-from tui_pilot import banner_text, header_text, make_app, wait_loaded, wait_until
 from textual.widgets import DataTable, Label, Tabs
+from tui_pilot import banner_text, header_text, make_app, wait_loaded, wait_until
 
 from algobotd.control.server import ControlServer, serve
 from algobotd.domain import TradingState

@@ -41,4 +41,5 @@ class TradingBanner(Static):
 
     def show_disconnected(self, reason: str, retry_in: float, path: str) -> None:
         self.state = "DISCONNECTED"
-        self._show("-disconnected", f"✖ DISCONNECTED from algobotd — data below may be stale\n{reason}\nretrying in {retry_in:.1f}s · {path}")
+        self._show("-disconnected", f"✖ DISCONNECTED from algobotd — data below may be stale\n{reason}\n"
+                                    f"retrying in {retry_in:.1f}s · {path}")

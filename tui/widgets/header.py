@@ -12,6 +12,7 @@ from algobotd.control.protocol import Status
 from tui import fmt
 
 MODE_STYLE = {"live": "bold white on red", "paper": "bold black on yellow", "sim": "bold black on cyan"}
+WALL_CLOCK_MODES = ("paper", "live")  # modes whose bars follow the wall clock
 LAG_WARN_S = 5.0  # feed lag beyond this (after the bar's own length) is shown in red
 
 
@@ -39,6 +40,8 @@ class StatusHeader(Static):
             return None
         if s.feed_lag_s is not None:  # the engine's clock knows best (sim time != wall time)
             return s.feed_lag_s
+        if s.mode not in WALL_CLOCK_MODES:
+            return None  # simulated time: the wall clock says nothing about lag
         bar = fmt.parse_ts(s.last_bar_ts)
         if bar is None:
             return None

@@ -10,8 +10,8 @@ from tui.widgets.sync_table import Row, SyncTable
 class OrdersTable(SyncTable):
     TITLE = "Open orders"
     COLUMNS = (
-        ("Symbol", "symbol", None), ("Side", "side", None), ("Qty", "qty", None), ("Filled", "filled", None),
-        ("Type", "type", None), ("Limit", "limit", None), ("Status", "status", None), ("Time", "ts", None), ("Client id", "coid", None),
+        ("Symbol", "symbol"), ("Side", "side"), ("Qty", "qty"), ("Filled", "filled"),
+        ("Type", "type"), ("Limit", "limit"), ("Status", "status"), ("Time", "ts"), ("Client id", "coid"),
     )
 
     def show(self, orders: list[OrderRow]) -> None:

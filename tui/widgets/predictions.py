@@ -17,7 +17,7 @@ def _bar(v: float, width: int = 8) -> str:
 class PredictionsTable(SyncTable):
     TITLE = "Predictions"
     COLUMNS = (
-        ("Symbol", "symbol", None), ("Pred.", "pred", None), ("Confidence", "conf", None), ("Model weights", "weights", None),
+        ("Symbol", "symbol"), ("Pred.", "pred"), ("Confidence", "conf"), ("Model weights", "weights"),
     )
 
     def show(self, preds: list[PredictionRow]) -> None:

@@ -16,7 +16,7 @@ def _num(v: float | None) -> str:
 
 class RiskTable(SyncTable):
     TITLE = "Risk"
-    COLUMNS = (("Breaker", "name", None), ("Value", "value", None), ("Threshold", "thr", None), ("Use", "use", None), ("State", "state", None))
+    COLUMNS = (("Breaker", "name"), ("Value", "value"), ("Threshold", "thr"), ("Use", "use"), ("State", "state"))
 
     def show(self, risk: Risk) -> None:
         rows: list[Row] = []

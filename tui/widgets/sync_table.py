@@ -13,7 +13,7 @@ Row = tuple[str, Sequence[Cell]]  # (row key, cells in column order)
 
 
 class SyncTable(DataTable[Cell]):
-    COLUMNS: Sequence[tuple[str, str, int | None]] = ()  # (label, key, width)
+    COLUMNS: Sequence[tuple[str, str]] = ()  # (label, column key); widths follow the content
     TITLE = ""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -23,8 +23,8 @@ class SyncTable(DataTable[Cell]):
         self._order: list[str] = []
 
     def on_mount(self) -> None:
-        for label, key, width in self.COLUMNS:
-            self.add_column(label, key=key, width=width)
+        for label, key in self.COLUMNS:
+            self.add_column(label, key=key)
 
     def sync(self, rows: Sequence[Row]) -> None:
         order = [key for key, _ in rows]
@@ -38,7 +38,7 @@ class SyncTable(DataTable[Cell]):
             if key in self._rows and key not in survivors:
                 self.remove_row(key)
                 del self._rows[key]
-        columns = [key for _, key, _ in self.COLUMNS]
+        columns = [key for _, key in self.COLUMNS]
         for key, cells in rows:
             new = tuple(cells)
             old = self._rows.get(key)

@@ -1,0 +1,148 @@
+"""One Monte Carlo path = one full run of the live ``Engine`` (model, Kelly sizing, stops,
+breakers, pre-trade checks, paper fills with costs) on a generated market.
+
+What makes a path cheap without a second engine:
+- :class:`PathStore` stands in for the DuckDB ``StoreWriter``: the engine's write-ahead rows
+  are counted, only the risk rows the summary needs are kept, and nothing touches a disk
+  (a path's result file would be thousands of files; the run's own DuckDB gets the summary);
+- bars are drawn as matrices in one go and handed over as row views;
+- one event loop per chunk of paths, and a per-process cache for anything heavy to load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from algobotd.brokers import make_broker
+from algobotd.clock import SimClock
+from algobotd.config import Config
+from algobotd.domain import NS_PER_SECOND
+from algobotd.engine import Engine
+from algobotd.symbols import SymbolIndex
+from algobotd.validate import metrics
+from algobotd.validate.scenarios import generate
+
+DAILY = 86_400
+
+
+class PathStore:
+    """Duck-typed ``StoreWriter`` for paths: same calls, memory only, nothing durable.
+
+    ``keep`` names the tables whose row tuples are retained (the risk records); the others
+    are only counted.
+    """
+
+    durable = False
+
+    def __init__(self, keep: tuple[str, ...] = ("risk_events", "trading_state")) -> None:
+        self.keep = keep
+        self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in keep}
+        self.counts: Counter[str] = Counter()
+        self.con = None
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        self.counts[table] += 1
+        if table in self.rows:
+            self.rows[table].append(row)
+
+    def add_columns(self, table: str, columns: dict[str, np.ndarray]) -> None:
+        self.counts[table] += len(next(iter(columns.values())))
+
+    def update_order(self, row: tuple[Any, ...]) -> None:
+        self.counts["order_updates"] += 1
+
+    def maybe_flush(self) -> None:
+        pass
+
+    async def barrier(self) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def run(self, fn: Any) -> Any:
+        return None
+
+    @property
+    def queued(self) -> int:
+        return 0
+
+
+@dataclass(slots=True)
+class PathResult:
+    scenario: str
+    index: int
+    total_return: float
+    max_drawdown: float
+    sharpe: float
+    sortino: float
+    hit_rate: float
+    turnover: float
+    trades: int
+    breaker_trips: int
+    halts: int
+    reductions: int
+    buy_and_hold_return: float
+    final_equity: float
+    equity: np.ndarray | None = field(default=None)  # kept for the first paths only (reports)
+
+
+def path_config(cfg: Config) -> Config:
+    """MC paths are daily bars, whatever the live bar size is."""
+    return dataclasses.replace(cfg, feed=dataclasses.replace(cfg.feed, bar_seconds=DAILY))
+
+
+async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
+                   keep_curve: bool = False) -> PathResult:
+    market = generate(scenario, seed, index, n_symbols, n_bars, cfg.feed.warmup_bars)
+    symbols = SymbolIndex(market.symbols)
+    clock = SimClock()
+    broker = make_broker(cfg, symbols, clock)
+    store = PathStore()
+    engine = Engine(cfg, symbols, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
+    await broker.connect()
+    batches = market.batches()
+    bar_ns = cfg.feed.bar_seconds * NS_PER_SECOND
+    for b in batches[: market.warmup]:  # the same warm-up as assembly.warm_up, from the path's history
+        clock.advance_to(b.ts + bar_ns)
+        engine.warm(b, False)
+    pf = engine.portfolio
+    equity = np.empty(n_bars)
+    for t, b in enumerate(batches[market.warmup :]):
+        await engine.process(b)
+        equity[t] = pf.equity
+    initial = cfg.broker.paper.initial_cash
+    s = metrics.summarize(equity, initial, cfg.feed.bar_seconds)
+    rets = metrics.returns_of(equity, initial)
+    w = market.warmup
+    bh = float(np.mean(market.close[-1] / market.close[w])) - 1.0  # equal weight, entered at the first close
+    states = [r[1] for r in store.rows["trading_state"]]
+    trips = sum(1 for r in store.rows["risk_events"] if r[1] == "breaker")
+    return PathResult(scenario, index, s["total_return"], s["max_drawdown"], s["sharpe"], s["sortino"],
+                      metrics.hit_rate(rets), metrics.turnover(engine.traded_value, float(np.mean(equity))),
+                      engine.fills, trips, states.count("HALTED"), states.count("REDUCING"), bh,
+                      float(equity[-1]), equity.astype(np.float32) if keep_curve else None)
+
+
+def run_chunk(cfg: Config, tasks: list[tuple[str, int]], seed: int, n_symbols: int, n_bars: int,
+              keep_curves: int) -> list[PathResult]:
+    """Worker entry point: a list of (scenario, path index), run one after another on one loop."""
+
+    async def go() -> list[PathResult]:
+        return [await run_path(cfg, sc, seed, i, n_symbols, n_bars, i < keep_curves) for sc, i in tasks]
+
+    return asyncio.run(go())
+
+
+def finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
