@@ -1,20 +1,15 @@
 """Interactive Brokers (TWS / IB Gateway) through ib_async, async calls only.
 
-Two parts:
-
-- :class:`IBSession` owns one API connection (host, port, client id) and its life: connect
-  with clear errors (refused, timeout, client id in use = IB error 326), idempotent loss
-  handling (ib_async's ``disconnectedEvent`` fires twice for one disconnect: once from
-  ``client.apiEnd`` and once from ``IB.disconnect``), reconnects with exponential backoff and
-  full jitter, and IB's in-band connectivity codes (1100/2110 lost, 1101 restored with data
-  lost, 1102 restored with data kept). The feed uses it too, with its own client id.
-- :class:`IBBroker` sends orders with our client order id in ``orderRef`` and turns
-  ``orderStatusEvent`` / ``execDetailsEvent`` / ``commissionReportEvent`` into OrderUpdate and
-  Fill, each execution exactly once (keyed by IB's exec id, which is also the ``Fill.exec_id``
-  reconciliation sees in :meth:`IBBroker.snapshot`).
+The connection and its reconnects live in :mod:`algobotd.brokers.ib_session`.
+:class:`IBBroker` sends orders with our client order id in ``orderRef`` and turns
+``orderStatusEvent`` / ``execDetailsEvent`` / ``commissionReportEvent`` into OrderUpdate and
+Fill, each execution exactly once (keyed by IB's exec id, which is also the ``Fill.exec_id``
+reconciliation sees in :meth:`IBBroker.snapshot`). After every reconnect it re-requests the
+day's executions (``reqExecutionsAsync``) and books those it missed, before telling the
+reconciler the connection is back.
 
 Fills wait for their commission report (IB sends it right after the execution) for at most
-``ib.commission_wait`` seconds, because ``Fill`` is immutable and carries the commission.
+``ib.commission_wait_seconds``, because ``Fill`` is immutable and carries the commission.
 A terminal order status that arrives before its fills is held back until they are out, so the
 engine always sees fills before FILLED.
 
@@ -28,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -38,6 +32,7 @@ from ib_async import Fill as IBFill
 from ib_async import Trade as IBTrade
 
 from algobotd.brokers.base import BrokerError, BrokerEvent, EventSink
+from algobotd.brokers.ib_session import IBSession, ns
 from algobotd.brokers.reconcile import BrokerOrder, BrokerSnapshot, is_our_id
 from algobotd.config import IBConfig
 from algobotd.domain import (
@@ -46,123 +41,7 @@ from algobotd.domain import (
 
 log = structlog.get_logger(__name__)
 
-LOST_CODES = frozenset({1100, 2110})  # TWS <-> IB servers broken (our socket is still up)
-RESTORED_DATA_LOST = 1101  # market data subscriptions are gone: resubscribe
-RESTORED_DATA_KEPT = 1102
-CLIENT_ID_IN_USE = 326
 ORDER_ID_BLOCK = 100  # ids reserved per write of the persisted floor
-
-
-def ns(dt: object) -> int:
-    """An aware datetime (ib_async gives UTC ones) -> int ns since the epoch."""
-    return int(dt.timestamp() * 1_000_000) * 1000  # type: ignore[attr-defined]
-
-
-class IBSession:
-    """One TWS API connection and its reconnect policy (see the module docstring)."""
-
-    def __init__(self, cfg: IBConfig, client_id: int, readonly: bool, name: str) -> None:
-        self.cfg = cfg
-        self.client_id = client_id
-        self.readonly = readonly
-        self.name = name
-        self.ib = IB()
-        self.ib.RaiseRequestErrors = True  # a failed request raises instead of looking like "no data"
-        self.up = False  # socket + API ready and IB servers reachable
-        self.disconnects = 0
-        self.reconnects = 0
-        self.on_lost: list[Callable[[str], None]] = []
-        self.on_restored: list[Callable[[bool], Awaitable[None]]] = []  # arg: resubscribe market data
-        self._closing = False
-        self._errors: list[int] = []
-        self._reconnect_task: asyncio.Task[None] | None = None
-        self._restore_task: asyncio.Task[None] | None = None
-        self.ib.disconnectedEvent += self._on_disconnected
-        self.ib.errorEvent += self._on_error
-
-    async def connect(self) -> None:
-        cfg = self.cfg
-        self._errors.clear()
-        where = f"{cfg.host}:{cfg.port} (client id {self.client_id})"
-        try:
-            await self.ib.connectAsync(cfg.host, cfg.port, clientId=self.client_id, timeout=cfg.timeout_seconds,
-                                       readonly=self.readonly, account=cfg.account)
-        except ConnectionRefusedError as e:
-            raise BrokerError("connect_refused", f"IB {where} refused the connection: is IB Gateway/TWS running "
-                              "with the API enabled on that port (4002 Gateway paper, 7497 TWS paper)?") from e
-        except (TimeoutError, asyncio.TimeoutError, ConnectionError, OSError) as e:
-            if CLIENT_ID_IN_USE in self._errors:
-                raise BrokerError("client_id_in_use", f"IB {where}: client id already in use; set ib.client_id "
-                                  "to an id no other API client uses") from e
-            raise BrokerError("connect_failed", f"IB {where}: no API handshake ({e!r})") from e
-        accounts = self.ib.managedAccounts()
-        if cfg.account and cfg.account not in accounts:
-            self._closing = True
-            self.ib.disconnect()
-            self._closing = False
-            raise BrokerError("unknown_account", f"IB account {cfg.account!r} is not managed by this login "
-                              f"(managed: {', '.join(accounts) or 'none'})")
-        self.up = True
-        log.info("ib connected", session=self.name, where=where, accounts=accounts)
-
-    async def close(self) -> None:
-        self._closing = True
-        for t in (self._reconnect_task, self._restore_task):
-            if t is not None:
-                t.cancel()
-                await asyncio.gather(t, return_exceptions=True)
-        self.up = False
-        self.ib.disconnect()
-
-    def _lost(self, why: str) -> None:
-        if not self.up:
-            return  # already handled: disconnectedEvent fires twice, 1100 may precede a drop
-        self.up = False
-        self.disconnects += 1
-        log.warning("ib connection lost", session=self.name, why=why)
-        for cb in self.on_lost:
-            cb(why)
-
-    def _on_disconnected(self) -> None:
-        self._lost("disconnected")
-        if not self._closing and (self._reconnect_task is None or self._reconnect_task.done()):
-            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect(), name=f"ib-reconnect-{self.name}")
-
-    def _on_error(self, req_id: int, code: int, msg: str, contract: object) -> None:
-        self._errors.append(code)
-        if code in LOST_CODES:
-            self._lost(f"IB error {code}: {msg}")
-        elif code in (RESTORED_DATA_LOST, RESTORED_DATA_KEPT) and not self.up and self.ib.isConnected():
-            self._restore_task = asyncio.get_running_loop().create_task(
-                self._restored(code == RESTORED_DATA_LOST), name=f"ib-restored-{self.name}")
-
-    async def _restored(self, resubscribe: bool) -> None:
-        self.up = True
-        log.info("ib connectivity restored", session=self.name, resubscribe=resubscribe)
-        for cb in self.on_restored:
-            await cb(resubscribe)
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: uniform(cap / 2, cap), cap = min(max, initial * 2**attempt).
-
-        The jitter spreads the reconnects of several daemons behind one gateway restart."""
-        cap = min(self.cfg.reconnect_max_seconds, self.cfg.reconnect_initial_seconds * (2 ** min(attempt, 30)))
-        return random.uniform(0.5 * cap, cap)  # half-jitter: never hammer the gateway at 0 s
-
-    async def _reconnect(self) -> None:
-        attempt = 0
-        while not self._closing:
-            await asyncio.sleep(self.backoff(attempt))
-            attempt += 1
-            try:
-                await self.connect()
-            except BrokerError as e:  # 326 included: the gateway may still hold our dead socket
-                log.warning("ib reconnect failed", session=self.name, attempt=attempt, code=e.code)
-                continue
-            self.reconnects += 1
-            for cb in self.on_restored:
-                await cb(True)  # a new socket: every subscription must be made again
-            return
 
 
 def _map_status(st: str, filled: int, qty: int) -> OrderStatus | None:
@@ -235,6 +114,11 @@ class IBBroker:
         pending, self._undelivered = self._undelivered, []
         for ev in pending:
             sink(ev)
+
+    @property
+    def account_number(self) -> str:
+        accounts = self.ib.managedAccounts() if self.session.up else []
+        return self.cfg.account or (accounts[0] if len(accounts) == 1 else "")
 
     def set_connection_listener(self, listener: Callable[[bool], None]) -> None:
         self._listener = listener

@@ -297,6 +297,8 @@ class Reconciler:
             return report
 
     def on_connection(self, up: bool) -> None:
+        if self._closing:
+            return
         if up:
             self._spawn(self._after_reconnect(), "reconcile-after-reconnect")
         else:
@@ -306,7 +308,7 @@ class Reconciler:
     def on_external(self, reason: str) -> None:
         """Activity on a foreign order: one extra pass (coalesced) adopts or records it."""
         log.warning("broker reports a foreign order", reason=reason)
-        if not self._external_pending:
+        if not self._external_pending and not self._closing:
             self._external_pending = True
             self._spawn(self._external_pass(), "reconcile-external")
 

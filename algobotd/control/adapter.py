@@ -53,6 +53,11 @@ class EngineControl:
             "feed_connected": bool(self.feed.connected),
             "broker_connected": bool(e.broker.connected),
             "model_id": e.model_id,
+            "bar_seconds": e.cfg.feed.bar_seconds,
+            # engine clock minus the last bar's close: meaningful under a SimClock too
+            "feed_lag_s": (e.clock.now() - e.last_batch.ts - e.bar_ns) / 1e9 if e.last_batch is not None else None,
+            "trading_state_since": iso(cur.ts) if cur.ts else None,
+            "trading_state_by": cur.actor,
             # scheduler jobs, alert backlog, model monitor, systemd, last reload (issue 8)
             "ops": self.ops.status() if self.ops is not None else None,
         }

@@ -26,7 +26,7 @@ import structlog
 from ib_async import Contract, RealTimeBarList, RequestError, Stock, Ticker, TickByTickBidAsk
 
 from algobotd.brokers.base import BrokerError
-from algobotd.brokers.ib import IBSession, ns
+from algobotd.brokers.ib_session import IBSession, ns
 from algobotd.config import ConfigError, FeedConfig, IBConfig
 from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, Quote
 from algobotd.feeds.barclock import BarClock
@@ -176,6 +176,26 @@ class IBFeed:
                                   "(ib_async returns an empty list on timeout; this is not 'no data')")
             log.warning("ib history empty", symbol=symbol, duration=duration)
         return [Bar(symbol, ns(r.date), r.open, r.high, r.low, r.close, r.volume) for r in rows]
+
+    async def check_permissions(self) -> dict[str, str | None]:
+        """For ``algobotd check-broker``: symbol -> None when IB knows it and returns bars, else why."""
+        await self.session.connect()
+        found = await self.ib.qualifyContractsAsync(*[Stock(s, "SMART", "USD") for s in self.symbols])
+        out: dict[str, str | None] = {}
+        for sym, c in zip(self.symbols, found):
+            if not isinstance(c, Contract):
+                out[sym] = "unknown at IB (no unique US stock on SMART)"
+                continue
+            await self.pacer.acquire((sym, "check"), sym)
+            try:  # daily bars: data even at night or on a weekend, and light on IB's pacing
+                rows = await self.ib.reqHistoricalDataAsync(c, "", "5 D", "1 day", self.cfg.what_to_show,
+                                                            self.cfg.use_rth, formatDate=2,
+                                                            timeout=self.cfg.history_timeout_seconds)
+            except RequestError as e:  # 354 / 10089 / 10167 ...: not subscribed to this market data
+                out[sym] = f"no market data (IB error {e.code}: {e.message})"
+                continue
+            out[sym] = None if rows else "no bars returned (no permission, or timed out)"
+        return out
 
     # --- live ---------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import numpy as np
 from algobotd.brokers import make_broker
 from algobotd.clock import SimClock
 from algobotd.config import Config
-from algobotd.domain import NS_PER_SECOND
+from algobotd.domain import NS_PER_SECOND, BarBatch
 from algobotd.engine import Engine
 from algobotd.symbols import SymbolIndex
 from algobotd.validate import metrics
@@ -102,35 +102,63 @@ def path_config(cfg: Config) -> Config:
     return dataclasses.replace(cfg, feed=dataclasses.replace(cfg.feed, bar_seconds=DAILY))
 
 
-async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
-                   keep_curve: bool = False) -> PathResult:
-    market = generate(scenario, seed, index, n_symbols, n_bars, cfg.feed.warmup_bars)
-    symbols = SymbolIndex(market.symbols)
+@dataclass(slots=True)
+class Drive:
+    """What one engine run left behind: equity per live bar, scores (optional), counters."""
+
+    engine: Engine
+    store: PathStore
+    equity: np.ndarray
+    scores: np.ndarray | None
+
+
+async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], live: list[BarBatch],
+                collect_scores: bool = False) -> Drive:
+    """The engine on simulated time: warm-up batches (no trading), then live batches."""
+    index = SymbolIndex(symbols)
     clock = SimClock()
-    broker = make_broker(cfg, symbols, clock)
+    broker = make_broker(cfg, index, clock)
     store = PathStore()
-    engine = Engine(cfg, symbols, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
+    engine = Engine(cfg, index, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
     await broker.connect()
-    batches = market.batches()
     bar_ns = cfg.feed.bar_seconds * NS_PER_SECOND
-    for b in batches[: market.warmup]:  # the same warm-up as assembly.warm_up, from the path's history
+    for b in warm:  # the same warm-up as assembly.warm_up, from the run's own history
         clock.advance_to(b.ts + bar_ns)
         engine.warm(b, False)
     pf = engine.portfolio
-    equity = np.empty(n_bars)
-    for t, b in enumerate(batches[market.warmup :]):
+    equity = np.empty(len(live))
+    scores = np.full((len(live), len(symbols)), np.nan) if collect_scores else None
+    for t, b in enumerate(live):
         await engine.process(b)
         equity[t] = pf.equity
+        if scores is not None and engine.last_prediction is not None:
+            p = engine.last_prediction
+            scores[t] = np.where(p.ready, p.score[: len(symbols)], np.nan)
+    return Drive(engine, store, equity, scores)
+
+
+def counts(store: PathStore) -> tuple[int, int, int]:
+    """(breaker trips, halts, reductions) from the risk rows the engine wrote."""
+    states = [r[1] for r in store.rows["trading_state"]]
+    trips = sum(1 for r in store.rows["risk_events"] if r[1] == "breaker")
+    return trips, states.count("HALTED"), states.count("REDUCING")
+
+
+async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
+                   keep_curve: bool = False) -> PathResult:
+    market = generate(scenario, seed, index, n_symbols, n_bars, cfg.feed.warmup_bars)
+    batches = market.batches()
+    w = market.warmup
+    d = await drive(cfg, market.symbols, batches[:w], batches[w:])
+    equity = d.equity
     initial = cfg.broker.paper.initial_cash
     s = metrics.summarize(equity, initial, cfg.feed.bar_seconds)
     rets = metrics.returns_of(equity, initial)
-    w = market.warmup
     bh = float(np.mean(market.close[-1] / market.close[w])) - 1.0  # equal weight, entered at the first close
-    states = [r[1] for r in store.rows["trading_state"]]
-    trips = sum(1 for r in store.rows["risk_events"] if r[1] == "breaker")
+    trips, halts, reductions = counts(d.store)
     return PathResult(scenario, index, s["total_return"], s["max_drawdown"], s["sharpe"], s["sortino"],
-                      metrics.hit_rate(rets), metrics.turnover(engine.traded_value, float(np.mean(equity))),
-                      engine.fills, trips, states.count("HALTED"), states.count("REDUCING"), bh,
+                      metrics.hit_rate(rets), metrics.turnover(d.engine.traded_value, float(np.mean(equity))),
+                      d.engine.fills, trips, halts, reductions, bh,
                       float(equity[-1]), equity.astype(np.float32) if keep_curve else None)
 
 

@@ -78,8 +78,10 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)])
 
 
-def pct(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x * 100:+.{digits}f}%"
+def pct(x: float | None, digits: int = 1, sign: bool = True) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x * 100:+.{digits}f}%" if sign else f"{x * 100:.{digits}f}%"
 
 
 def num(x: float | None, digits: int = 2) -> str:

@@ -44,11 +44,13 @@ class NotifySocket:
     def count(self, key: str) -> int:
         return sum(1 for f in self.fields() if key in f)
 
-    def wait_for(self, predicate, timeout: float = 60.0, what: str = "message") -> None:
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "message", proc=None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self.fields()):
                 return
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {proc.returncode} while waiting for {what}")
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}; got {self.texts()[-20:]}")
 

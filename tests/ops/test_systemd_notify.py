@@ -103,7 +103,7 @@ def test_daemon_notifies_systemd_and_reloads_on_sighup(tmp_path: Path, notify_so
                          "JOURNAL_STREAM": "8:1234"}
     d = ConfigDaemon(state, config, env)
     try:
-        notify_socket.wait_for(lambda f: any("READY" in x for x in f), 90, "READY=1")
+        notify_socket.wait_for(lambda f: any("READY" in x for x in f), 90, "READY=1", d.proc)
         first = notify_socket.fields()[0]
         # READY is the first message, sent once reconciled and warmed up (a last bar exists)
         assert first["READY"] == "1" and "last_bar=none" not in first["STATUS"]

@@ -1,0 +1,228 @@
+"""Torch sequence learners on ``[n, L, F]`` windows: LSTM, Transformer, dilated 1D-CNN, ALSTM attention.
+
+One training loop for all four: AdamW, MSE, early stopping on a purged validation split,
+deterministic seeds, standardisation fitted on training rows only, NaN -> 0 after scaling
+(0 = the training mean), CUDA > MPS > CPU with ``device="auto"``, autocast on CUDA, and a
+bounded torch thread count so a training process cannot starve the daemon's event loop.
+Training windows are gathered from the feature panel per minibatch, never materialised.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from algobotd.models.dataset import windows
+
+SEQUENCE = ("lstm", "transformer", "cnn", "attention")
+
+
+@dataclass(frozen=True, slots=True)
+class DeepParams:
+    seq_len: int = 20
+    hidden: int = 32
+    epochs: int = 20
+    batch: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    patience: int = 3
+    max_steps_per_epoch: int = 200  # bounds an epoch on big panels; minibatches are drawn at random
+    threads: int = 1
+    device: str = "auto"
+    seed: int = 0
+
+
+def pick_device(pref: str = "auto") -> torch.device:
+    if pref != "auto":
+        return torch.device(pref)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class LSTMNet(nn.Module):
+    def __init__(self, f: int, h: int) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(f, h, batch_first=True)
+        self.head = nn.Linear(h, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1]).squeeze(-1)
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d: int, max_len: int = 512) -> None:
+        super().__init__()
+        pos = torch.arange(max_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d, 2) * (-math.log(10_000.0) / d))
+        pe = torch.zeros(max_len, d)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)[:, : d // 2]
+        self.register_buffer("pe", pe)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pe[: x.shape[1]]
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, f: int, h: int, heads: int = 4, layers: int = 2) -> None:
+        super().__init__()
+        self.proj = nn.Linear(f, h)
+        self.pos = PositionalEncoding(h)
+        layer = nn.TransformerEncoderLayer(h, heads, dim_feedforward=2 * h, dropout=0.1, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(h, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.enc(self.pos(self.proj(x)))
+        return self.head(z[:, -1]).squeeze(-1)
+
+
+class TCNNet(nn.Module):
+    """Causal dilated convolutions (1, 2, 4, 8) with residuals: receptive field 31 steps."""
+
+    def __init__(self, f: int, h: int, k: int = 3) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(f, h, 1)
+        self.blocks = nn.ModuleList(nn.Conv1d(h, h, k, dilation=d) for d in (1, 2, 4, 8))
+        self.pads = [(k - 1) * d for d in (1, 2, 4, 8)]
+        self.head = nn.Linear(h, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.inp(x.transpose(1, 2))
+        for conv, pad in zip(self.blocks, self.pads):
+            z = z + torch.relu(conv(nn.functional.pad(z, (pad, 0))))  # left pad: no look into later steps
+        return self.head(z[:, :, -1]).squeeze(-1)
+
+
+class ALSTMNet(nn.Module):
+    """ALSTM: GRU states pooled by learned attention, concatenated with the last state."""
+
+    def __init__(self, f: int, h: int) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(f, h), nn.Tanh())
+        self.rnn = nn.GRU(h, h, batch_first=True)
+        self.att = nn.Sequential(nn.Linear(h, h), nn.Tanh(), nn.Linear(h, 1, bias=False))
+        self.head = nn.Linear(2 * h, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.proj(x))
+        a = torch.softmax(self.att(out), dim=1)
+        ctx = (a * out).sum(dim=1)
+        return self.head(torch.cat([ctx, out[:, -1]], dim=-1)).squeeze(-1)
+
+
+NETS = {"lstm": LSTMNet, "transformer": TransformerNet, "cnn": TCNNet, "attention": ALSTMNet}
+
+
+class SequenceLearner:
+    sequence = True
+
+    def __init__(self, name: str, p: DeepParams) -> None:
+        if name not in NETS:
+            raise ValueError(f"unknown sequence model {name!r}")
+        self.name, self.p = name, p
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.net: nn.Module | None = None
+        self.n_features = 0
+
+    def _scale(self, w: np.ndarray) -> np.ndarray:
+        z = (w - self.mean) / self.std  # type: ignore[operator]
+        return np.clip(np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0), -5.0, 5.0).astype(np.float32)
+
+    def fit(self, X: np.ndarray, t: np.ndarray, i: np.ndarray, y: np.ndarray, tv: np.ndarray, iv: np.ndarray,
+            yv: np.ndarray) -> None:
+        """Train on windows of panel ``X[T, N, F]`` ending at (t, i); validate on (tv, iv)."""
+        p = self.p
+        torch.set_num_threads(p.threads)
+        torch.manual_seed(p.seed)
+        g = np.random.default_rng(p.seed)
+        rows = X[np.unique(t)][:, :, :].reshape(-1, X.shape[2])  # training-time rows only: no val/test stats
+        with np.errstate(invalid="ignore"):
+            self.mean = np.nan_to_num(np.nanmean(rows, axis=0)).astype(np.float32)
+            sd = np.nan_to_num(np.nanstd(rows, axis=0))
+        self.std = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
+        self.n_features = X.shape[2]
+        dev = pick_device(p.device)
+        net = NETS[self.name](self.n_features, p.hidden).to(dev)
+        opt = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        amp = dev.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        yt = y.astype(np.float32)
+        vx = torch.from_numpy(self._scale(windows(X, tv, iv, p.seq_len))) if len(tv) else None
+        best, best_state, bad = math.inf, copy.deepcopy(net.state_dict()), 0
+        steps = min(p.max_steps_per_epoch, max(1, math.ceil(len(t) / p.batch)))
+        for _ in range(p.epochs):
+            net.train()
+            for _ in range(steps):
+                k = g.integers(0, len(t), min(p.batch, len(t)))
+                xb = torch.from_numpy(self._scale(windows(X, t[k], i[k], p.seq_len))).to(dev)
+                yb = torch.from_numpy(yt[k]).to(dev)
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast(dev.type, enabled=amp):
+                    loss = nn.functional.mse_loss(net(xb).float(), yb)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+            if vx is None:
+                best_state = copy.deepcopy(net.state_dict())
+                continue
+            self.net = net
+            val = float(np.mean((self._predict_scaled(vx, dev) - yv) ** 2))
+            if val < best - 1e-6:
+                best, best_state, bad = val, copy.deepcopy(net.state_dict()), 0
+            else:
+                bad += 1
+                if bad >= p.patience:
+                    break
+        net.load_state_dict(best_state)
+        self.net = net.to("cpu").eval()  # inference runs on CPU in the daemon unless moved
+
+    def _predict_scaled(self, x: torch.Tensor, dev: torch.device, chunk: int = 4096) -> np.ndarray:
+        net = self.net
+        assert net is not None
+        net.eval()
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, x.shape[0], chunk):
+                outs.append(net(x[s: s + chunk].to(dev)).float().cpu().numpy())
+        return np.concatenate(outs).astype(np.float64) if outs else np.zeros(0)
+
+    def predict(self, w: np.ndarray) -> np.ndarray:
+        """Batched inference for windows ``[n, L', F]`` (the last ``seq_len`` steps are used)."""
+        if self.net is None:
+            raise RuntimeError(f"{self.name} is not fitted")
+        x = torch.from_numpy(self._scale(w[:, -self.p.seq_len:]))
+        return self._predict_scaled(x, torch.device("cpu"))
+
+    def predict_panel(self, X: np.ndarray, t: np.ndarray, i: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        out = [self.predict(windows(X, t[s: s + chunk], i[s: s + chunk], self.p.seq_len))
+               for s in range(0, len(t), chunk)]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def __getstate__(self) -> dict[str, object]:
+        # state_dict instead of the module: smaller and independent of pickling nn.Module internals
+        d = dict(self.__dict__)
+        d["net"] = None if self.net is None else {k: v.cpu() for k, v in self.net.state_dict().items()}
+        return d
+
+    def __setstate__(self, d: dict[str, object]) -> None:
+        sd = d.pop("net")
+        self.__dict__.update(d)
+        self.net = None
+        if sd is not None:
+            net = NETS[self.name](self.n_features, self.p.hidden)
+            net.load_state_dict(sd)  # type: ignore[arg-type]
+            self.net = net.eval()

@@ -1,0 +1,98 @@
+"""Tabular base learners on ``X[n_samples, n_features]``: LightGBM, RandomForest, HistGradientBoosting,
+and XGBoost / CatBoost when the ``boost`` extra is installed (otherwise listed as unavailable).
+
+All of them accept NaN in ``X`` natively (features are NaN until their window fills).
+Early stopping uses the caller's purged, time-ordered validation split, never a random one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+TABULAR = ("lightgbm", "random_forest", "hist_gbm", "xgboost", "catboost")
+
+
+@dataclass(frozen=True, slots=True)
+class TreeParams:
+    rounds: int = 300
+    learning_rate: float = 0.05
+    leaves: int = 15
+    min_leaf: int = 50
+    threads: int = 1
+    seed: int = 0
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None when the model can be built here, else why not (shown in status and `train`)."""
+    mod = {"lightgbm": "lightgbm", "random_forest": "sklearn", "hist_gbm": "sklearn",
+           "xgboost": "xgboost", "catboost": "catboost"}.get(name)
+    if mod is None:
+        return None
+    if importlib.util.find_spec(mod) is None:
+        extra = " (pip install 'algobot[boost]')" if name in ("xgboost", "catboost") else ""
+        return f"{mod} is not installed{extra}"
+    return None
+
+
+class TabularLearner:
+    sequence = False
+
+    def __init__(self, name: str, p: TreeParams) -> None:
+        if name not in TABULAR:
+            raise ValueError(f"unknown tabular model {name!r}")
+        why = unavailable_reason(name)
+        if why is not None:
+            raise RuntimeError(why)
+        self.name = name
+        self.p = p
+        self.est: object | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None = None, yv: np.ndarray | None = None) -> None:
+        p, has_val = self.p, Xv is not None and len(Xv) > 0
+        if self.name == "lightgbm":
+            import lightgbm as lgb
+
+            est = lgb.LGBMRegressor(n_estimators=p.rounds, learning_rate=p.learning_rate, num_leaves=p.leaves,
+                                    min_child_samples=p.min_leaf, subsample=0.8, subsample_freq=1,
+                                    colsample_bytree=0.8, reg_lambda=1.0, n_jobs=p.threads, random_state=p.seed,
+                                    verbose=-1)
+            cb = [lgb.early_stopping(max(10, p.rounds // 10), verbose=False)] if has_val else None
+            est.fit(X, y, eval_set=[(Xv, yv)] if has_val else None, callbacks=cb)
+        elif self.name == "random_forest":
+            from sklearn.ensemble import RandomForestRegressor
+
+            est = RandomForestRegressor(n_estimators=max(20, p.rounds // 3), max_depth=8, min_samples_leaf=p.min_leaf,
+                                        max_features=0.3, max_samples=min(1.0, 50_000 / max(len(X), 1)),
+                                        n_jobs=p.threads, random_state=p.seed)
+            est.fit(X, y)
+        elif self.name == "hist_gbm":
+            from sklearn.ensemble import HistGradientBoostingRegressor
+
+            est = HistGradientBoostingRegressor(max_iter=p.rounds, learning_rate=p.learning_rate,
+                                                max_leaf_nodes=p.leaves, min_samples_leaf=p.min_leaf,
+                                                l2_regularization=1.0, early_stopping=False, random_state=p.seed)
+            est.fit(X, y)
+        elif self.name == "xgboost":
+            import xgboost as xgb
+
+            est = xgb.XGBRegressor(n_estimators=p.rounds, learning_rate=p.learning_rate, max_leaves=p.leaves,
+                                   tree_method="hist", min_child_weight=p.min_leaf, subsample=0.8,
+                                   colsample_bytree=0.8, n_jobs=p.threads, random_state=p.seed,
+                                   early_stopping_rounds=max(10, p.rounds // 10) if has_val else None)
+            est.fit(X, y, eval_set=[(Xv, yv)] if has_val else None, verbose=False)
+        else:
+            import catboost as cb_
+
+            est = cb_.CatBoostRegressor(iterations=p.rounds, learning_rate=p.learning_rate, depth=4,
+                                        thread_count=p.threads, random_seed=p.seed, verbose=False,
+                                        od_type="Iter" if has_val else None, od_wait=max(10, p.rounds // 10))
+            est.fit(X, y, eval_set=(Xv, yv) if has_val else None)
+        self.est = est
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.est is None:
+            raise RuntimeError(f"{self.name} is not fitted")
+        return np.asarray(self.est.predict(X), dtype=np.float64)  # type: ignore[attr-defined]

@@ -1,0 +1,107 @@
+"""The O(1) building blocks against brute force, with uneven per-symbol clocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from algobotd.features.rolling import Ewma, LagRing, RollingExtrema, RollingMoments
+from algobotd.features.sequence import SequenceBuffer
+
+
+def _feed(n_steps: int, n_sym: int, seed: int):  # type: ignore[no-untyped-def]
+    """Per step: the symbols that report (about 70%) and their values (coarse, so ties happen)."""
+    g = np.random.default_rng(seed)
+    for _ in range(n_steps):
+        cols = np.flatnonzero(g.random(n_sym) < 0.7)
+        yield cols, np.round(g.normal(100, 2, cols.size), 0)
+
+
+def test_rolling_extrema_matches_brute_force_with_ties_most_recent() -> None:
+    w, n = 7, 5
+    hi, lo = RollingExtrema(w, n, 1.0), RollingExtrema(w, n, -1.0)
+    hist: list[list[float]] = [[] for _ in range(n)]
+    checked = 0
+    for cols, x in _feed(300, n, 1):
+        hi.push(cols, x)
+        lo.push(cols, x)
+        for i, v in zip(cols, x):
+            hist[i].append(v)
+        vmax, amax = hi.query(cols)
+        vmin, amin = lo.query(cols)
+        for k, i in enumerate(cols):
+            h = hist[i]
+            if len(h) < w:
+                assert np.isnan(vmax[k]) and np.isnan(amax[k])
+                continue
+            win = np.array(h[-w:])
+            assert vmax[k] == win.max() and vmin[k] == win.min()
+            assert amax[k] == int(np.argmax(win[::-1])) and amin[k] == int(np.argmin(win[::-1]))
+            checked += 1
+    assert checked > 500
+
+
+def test_rolling_moments_sums_variance_covariance_and_nan_windows() -> None:
+    w, n = 6, 4
+    m = RollingMoments(w, n, 2, pairs=((0, 1),))
+    hist: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    g = np.random.default_rng(3)
+    for step, (cols, x) in enumerate(_feed(400, n, 2)):
+        y = g.normal(0, 1, cols.size)
+        y[g.random(cols.size) < 0.05] = np.nan  # a NaN blanks the windows it is in
+        m.push(cols, np.stack([x, y], axis=1))
+        if step % 50 == 49:
+            m.refresh()
+        for i, a, b in zip(cols, x, y):
+            hist[i].append((a, b))
+        s, var_y, cov = m.sum(cols, 0), m.var(cols, 1), m.cov(cols, 0)
+        for k, i in enumerate(cols):
+            h = np.array(hist[i][-w:])
+            if len(hist[i]) < w:
+                assert np.isnan(s[k])
+                continue
+            assert np.isclose(s[k], h[:, 0].sum(), rtol=1e-12)
+            if np.isnan(h[:, 1]).any():
+                assert np.isnan(var_y[k]) and np.isnan(cov[k])
+            else:
+                assert np.isclose(var_y[k], h[:, 1].var(ddof=1), rtol=1e-9)
+                assert np.isclose(cov[k], np.cov(h[:, 0], h[:, 1])[0, 1], rtol=1e-9, atol=1e-12)
+
+
+def test_moments_grow_keeps_old_symbols_and_starts_new_ones_empty() -> None:
+    m = RollingMoments(3, 2, 1)
+    for v in (1.0, 2.0, 3.0):
+        m.push(np.array([0, 1]), np.array([[v], [10 * v]]))
+    m.grow(3)
+    m.push(np.array([2]), np.array([[5.0]]))
+    assert m.sum(np.array([0, 1, 2]), 0)[:2].tolist() == [6.0, 60.0]
+    assert np.isnan(m.sum(np.array([2]), 0)[0])
+
+
+def test_lag_ring_and_ewma_match_pandas() -> None:
+    ring = LagRing(4, 2)
+    ema = Ewma((5.0,), 2, (3,))
+    xs = np.arange(1.0, 9.0)
+    got = []
+    for v in xs:
+        ring.push(np.array([0]), np.array([v]))
+        got.append(ema.push(np.array([0]), np.array([[v]]))[0, 0])
+    assert ring.ago(np.array([0]), 3)[0] == 5.0 and np.isnan(ring.ago(np.array([1]), 0)[0])
+    expect = pd.Series(xs).ewm(span=5, adjust=False).mean().to_numpy()
+    assert np.isnan(got[:2]).all()
+    assert np.allclose(got[2:], expect[2:], rtol=1e-14)
+
+
+def test_sequence_buffer_is_a_view_in_time_order() -> None:
+    seq = SequenceBuffer(4, 2, 3)
+    for t in range(10):
+        rows = np.full((2, 3), float(t))
+        seq.push(rows, np.array([True, t % 2 == 0]))
+        win = seq.window()
+        assert win.shape == (2, 4, 3)
+        assert np.shares_memory(win, seq.buf)  # no copy of the history
+        expect = [float(k) for k in range(t - 3, t + 1)]
+        assert [float(v) if v == v else -1.0 for v in win[0, :, 0]] == [e if e >= 0 else -1.0 for e in expect]
+    assert seq.mask()[1].tolist() == [True, False, True, False]  # t = 6..9: fresh on even t only
+    seq.grow(3)
+    assert seq.window().shape == (3, 4, 3) and np.isnan(seq.window()[2]).all()
