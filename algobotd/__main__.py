@@ -16,7 +16,9 @@ from pathlib import Path
 
 from algobotd.brokers.base import BrokerError
 from algobotd.config import EX_CONFIG, Config, ConfigError, load
+from algobotd.models.cli import add_parser as add_train_parser
 from algobotd.ops import logging as oplog
+from algobotd.validate.cli import VALIDATE_COMMANDS, add_validate_parsers, run_validate
 
 EX_UNAVAILABLE = 69  # sysexits: the broker could not be reached
 
@@ -51,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     feats = sub.add_parser("features", help="list the feature registry (names, families, windows, inputs)")
     _common(feats, sim=False)
     feats.add_argument("--json", action="store_true", help="print a JSON list of {name, family, window, inputs}")
+    add_validate_parsers(sub, _common)  # mc | walkforward | tune (algobotd/validate/cli.py)
+    add_train_parser(sub, _common)  # train (algobotd/models/cli.py)
     return p
 
 
@@ -92,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             from algobotd.features.cli import print_features
 
             return print_features(cfg.features, as_json=args.json)
+        if args.command in VALIDATE_COMMANDS:
+            return run_validate(args, cfg)
+        if args.command == "train":
+            from algobotd.models.cli import run_train
+
+            _check_date("--start", args.start)
+            _check_date("--end", args.end)
+            oplog.setup(cfg.logging.level, cfg.logging.format, stream=sys.stderr)
+            return run_train(cfg, args)
         oplog.setup(cfg.logging.level, cfg.logging.format, stream=sys.stderr if args.command == "backtest" else None)
         if args.command == "check-broker":
             from algobotd.brokers.check import check_broker

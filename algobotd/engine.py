@@ -33,7 +33,7 @@ from algobotd.domain import (
     TradingStateChange,
 )
 from algobotd.models.base import Prediction
-from algobotd.models.baseline import make_model
+from algobotd.models.factory import build_model
 from algobotd.portfolio import Portfolio
 from algobotd.risk.hooks import RiskHooks
 from algobotd.risk.layer import RiskLayer
@@ -76,7 +76,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.clock = clock
         restored = restored or RestoredState()
         self.portfolio = Portfolio(cfg.broker.paper.initial_cash, self.symbols)
-        self.model = make_model(cfg.model, len(symbols))
+        self.model = build_model(cfg, len(symbols))  # model.kind: baseline | sma_cross | ensemble
         self.model_id = self.model.model_id
         self.state = TradingStateMachine(restored.trading_state)
         self.risk = RiskLayer(cfg, symbols, store)
@@ -282,6 +282,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         orders = self._flatten_orders(actor, now)  # reduce-only; pre-trade verifies it again in send()
         if orders:
             await self.send(orders)
+            orders = [o for o in orders if o.client_order_id in self.risk.pretrade.seen_ids]  # drop denied ones
         self.record_event(now, "flatten", f"flatten by {actor}: {len(orders)} orders")
         return orders
 

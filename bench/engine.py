@@ -251,7 +251,19 @@ def run_parent(args: argparse.Namespace) -> int:
             results[case] = res
     if results:
         print_table(results, args)
+    if args.risk or (args.case == "all" and not args.quick):
+        failed = _risk_report(args) or failed
     return 1 if failed else 0
+
+
+def _risk_report(args: argparse.Namespace) -> bool:
+    """The risk layer's per-batch cost for 500 symbols (bench/risk.py, its own process); True on failure."""
+    cmd = [sys.executable, str(ROOT / "bench" / "risk.py"), "--symbols", "500", "--bars", str(min(args.bars, 1000)),
+           "--seed", str(args.seed)]
+    print("\nrisk layer on (sizing + stops + breakers + pre-trade), bench/risk.py:", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    print(proc.stdout.rstrip() if proc.returncode == 0 else f"failed (exit {proc.returncode}):\n{_tail(proc.stderr)}")
+    return proc.returncode != 0
 
 
 def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
@@ -295,6 +307,8 @@ def main() -> int:
     p.add_argument("--bars", type=int, default=5000, help="bars per symbol after the warm-up")
     p.add_argument("--quick", action="store_true", help="10 symbols x 500 bars (smoke test)")
     p.add_argument("--seed", type=int, default=42, help="SimFeed seed")
+    p.add_argument("--risk", action="store_true", help="also report the risk layer's per-batch cost for 500 symbols "
+                   "(always with the full run)")
     # Set by the parent for the child processes.
     for flag, kind in (("--data", str), ("--work", str), ("--warmup", int), ("--cash", float), ("--fraction", float)):
         p.add_argument(flag, type=kind, help=argparse.SUPPRESS)

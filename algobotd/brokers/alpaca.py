@@ -216,6 +216,14 @@ class AlpacaBroker:
         self._followed.add(client_order_id)
 
     async def connect(self) -> None:
+        if self._task is not None and not self._task.done():
+            # already running (e.g. the pre-open job): the stream reconnects by itself; wait for it
+            try:
+                await asyncio.wait_for(self._up.wait(), self.connect_timeout)
+            except TimeoutError:
+                raise BrokerError("unreachable", "Alpaca trading stream is still reconnecting") from None
+            return
+        self._closing = False
         key, secret = resolve_keys(self.cfg)
         if not self.cfg.paper:
             log.warning("!!! LIVE TRADING: alpaca.paper = false, orders use REAL MONEY !!!", url=self.url)

@@ -72,6 +72,7 @@ class _OrderIds:
         self.next = oid + 1
         if self.path is not None and self.next > self.reserved:
             self.reserved = self.next + ORDER_ID_BLOCK
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"next_order_id": self.reserved}))
             os.replace(tmp, self.path)  # written before the id is used: a crash can only skip ids
@@ -198,6 +199,8 @@ class IBBroker:
         status = _map_status(s.status, filled, int(trade.order.totalQuantity))
         if status is None:
             return
+        if status is OrderStatus.FILLED:
+            filled = int(trade.order.totalQuantity)  # completed orders (after a restart) carry filled = 0
         reason = ""
         if status is OrderStatus.CANCELED and trade.log and trade.log[-1].errorCode:
             reason = trade.log[-1].message
@@ -291,7 +294,7 @@ class IBBroker:
         if not self.session.up:
             raise BrokerError("disconnected", "IB snapshot while disconnected")
         now = self._clock()
-        open_trades = await self.ib.reqOpenOrdersAsync()
+        open_trades = await self.ib.reqAllOpenOrdersAsync()  # other clients' and TWS's too: adopted as external
         fills = await self.ib.reqExecutionsAsync(ExecutionFilter(clientId=self.session.client_id))
         positions = await self.ib.reqPositionsAsync()
         done = [t for t in self.ib.trades() if t.isDone() and self._ours(t.order.orderRef)]

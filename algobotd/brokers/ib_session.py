@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 from collections.abc import Awaitable, Callable
 
@@ -51,7 +52,7 @@ class IBSession:
         self.on_lost: list[Callable[[str], None]] = []
         self.on_restored: list[Callable[[bool], Awaitable[None]]] = []  # arg: resubscribe market data
         self._closing = False
-        self._errors: list[int] = []
+        self._errors: collections.deque[int] = collections.deque(maxlen=64)  # recent IB error codes
         self._reconnect_task: asyncio.Task[None] | None = None
         self._restore_task: asyncio.Task[None] | None = None
         self.ib.disconnectedEvent += self._on_disconnected
@@ -116,8 +117,14 @@ class IBSession:
     async def _restored(self, resubscribe: bool) -> None:
         self.up = True
         log.info("ib connectivity restored", session=self.name, resubscribe=resubscribe)
+        await self._run_restored(resubscribe)
+
+    async def _run_restored(self, resubscribe: bool) -> None:
         for cb in self.on_restored:
-            await cb(resubscribe)
+            try:
+                await cb(resubscribe)
+            except Exception:  # one failing listener must not starve the others (or kill reconnects)
+                log.exception("ib restore callback failed", session=self.name)
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: uniform(cap / 2, cap), cap = min(max, initial * 2**attempt).
@@ -136,7 +143,9 @@ class IBSession:
             except BrokerError as e:  # 326 included: the gateway may still hold our dead socket
                 log.warning("ib reconnect failed", session=self.name, attempt=attempt, code=e.code)
                 continue
+            except Exception as e:  # anything else from ib_async: keep trying, never die silently
+                log.warning("ib reconnect failed", session=self.name, attempt=attempt, error=repr(e))
+                continue
             self.reconnects += 1
-            for cb in self.on_restored:
-                await cb(True)  # a new socket: every subscription must be made again
+            await self._run_restored(True)  # a new socket: every subscription must be made again
             return

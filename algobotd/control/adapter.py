@@ -52,7 +52,9 @@ class EngineControl:
             "last_bar_ts": iso(e.last_batch.ts) if e.last_batch is not None else None,
             "feed_connected": bool(self.feed.connected),
             "broker_connected": bool(e.broker.connected),
-            "model_id": e.model_id,
+            "model_id": e.model.model_id,  # follows a hot swap
+            # ensemble: weights, recent IC, confidence, training/loading (models/ensemble.py)
+            "model": e.model.status() if hasattr(e.model, "status") else None,
             "bar_seconds": e.cfg.feed.bar_seconds,
             # engine clock minus the last bar's close: meaningful under a SimClock too
             "feed_lag_s": (e.clock.now() - e.last_batch.ts - e.bar_ns) / 1e9 if e.last_batch is not None else None,

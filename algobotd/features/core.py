@@ -15,6 +15,7 @@ from algobotd.domain import BarBatch, IntrabarFlow
 from algobotd.features.rolling import LagRing, RollingMoments
 
 CLOSE_DEPTH = 61  # ret_60 needs the close 60 bars ago
+LAGS = (1, 5, 10, 20, 60)  # closes k bars back, gathered once per batch
 
 
 def safe_ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -58,6 +59,7 @@ class BatchInputs:
     std20: np.ndarray  # std of r over 20 bars
     idx_r: np.ndarray  # index log return over the same span as r (NaN without an index)
     idx_log: float  # latest known log level of the index (NaN if never seen)
+    lagged: dict[int, np.ndarray]  # close k valid bars ago (k in LAGS), NaN before
 
     def flow_field(self, name: str) -> np.ndarray:
         if self.flow is None:
@@ -94,10 +96,12 @@ class Core:
         tr = np.where(np.isfinite(prev_c), tr, np.nan)
         self.w14.push(cols, tr[:, None])
         self.w20.push(cols, r[:, None])
+        lagged = self.closes.ago(cols, np.array(LAGS)[:, None])  # one gather for every lag
         idx_r = self.idx_log - self.idx_at_last[cols]
         self.idx_at_last[cols] = self.idx_log
         return BatchInputs(
             ts=batch.ts, cols=cols, o=o, h=h, l=l, c=c, v=v,
             bid=np.asarray(batch.bid, dtype=float)[cols], ask=np.asarray(batch.ask, dtype=float)[cols],
             flow=batch.flow, prev_c=prev_c, r=r, tr=tr, atr14=self.w14.mean(cols, 0),
-            std20=self.w20.std(cols, 0), idx_r=idx_r, idx_log=self.idx_log)
+            std20=self.w20.std(cols, 0), idx_r=idx_r, idx_log=self.idx_log,
+            lagged=dict(zip(LAGS, lagged)))

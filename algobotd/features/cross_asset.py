@@ -21,6 +21,7 @@ FAMILY = "cross_asset"
 PCT_WINDOW = 120  # bars of history behind the percentile features
 RV_WINDOW = 20
 LEVEL_DEPTH = PCT_WINDOW + 1
+RET_LAGS = (5, 20, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class CrossAsset:
         self.dropped = 0  # non-finite / non-positive reference values
         self.market: dict[str, float] = {}
         self._sector_rs: dict[int, np.ndarray] = {}
+        self._rets: dict[int, np.ndarray] = {}
         self.grow_symbols(())
 
     def parts(self) -> list:  # type: ignore[type-arg]
@@ -91,11 +93,9 @@ class CrossAsset:
         self.sector_col = np.array([self.col.get(self.sector_map.get(s, ""), -1) for s in symbols], dtype=np.int64)
 
     def _ret(self, name: str, k: int) -> float:
+        """Log return of a series over its own last ``k`` values (from this batch's gather)."""
         j = self.col.get(name)
-        if j is None:
-            return np.nan
-        cols = np.array([j])
-        return float(np.log(self.levels.ago(cols, 0) / self.levels.ago(cols, k))[0])
+        return np.nan if j is None else float(self._rets[k][j])
 
     @staticmethod
     def _pct(ring: np.ndarray, n_seen: int) -> float:
@@ -116,6 +116,10 @@ class CrossAsset:
         self.levels.push(present, vals[present])
         self.returns.push(present, np.log(vals[present] / prev)[:, None])
         self.last[present] = vals[present]
+        k = len(self.names)
+        lv = self.levels.ago(np.arange(k), np.array((0, *RET_LAGS))[:, None])  # one gather per batch
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._rets = {lag: np.log(lv[0] / lv[i + 1]) for i, lag in enumerate(RET_LAGS)}
         roles, m = self.roles, self.market
         vix = self.col.get(roles.vol_index)
         if vix is not None:
@@ -141,11 +145,7 @@ class CrossAsset:
         m["usd_mom_5"] = self._ret(roles.dollar, 5)
         m["usd_mom_20"] = self._ret(roles.dollar, 20)
         idx_20, idx_60 = self._ret(roles.index, 20), self._ret(roles.index, 60)
-        k = len(self.names)
-        all_cols = np.arange(k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ret20 = np.log(self.levels.ago(all_cols, 0) / self.levels.ago(all_cols, 20))
-            ret60 = np.log(self.levels.ago(all_cols, 0) / self.levels.ago(all_cols, 60))
+        ret20, ret60 = self._rets[20], self._rets[60]
         self._sector_rs = {20: ret20 - idx_20, 60: ret60 - idx_60, 0: ret20}
 
     def update(self, x: BatchInputs, ret_20: np.ndarray) -> dict[str, np.ndarray]:

@@ -126,12 +126,9 @@ class FeatureEngine:
         n = len(self.symbols)
         if n == self.X.shape[0]:
             return
-        self.core.grow(n)
-        for part in self._parts():
-            if part not in (self.core.closes, self.core.w14, self.core.w20):
-                part.grow(n)
-        if self.alt is not None:
-            self.alt.grow(n)
+        for family in (self.core, self.pv, self.ms, self.alt):
+            if family is not None:
+                family.grow(n)
         self.ca.grow_symbols(self.symbols.symbols)
         extra = n - self.X.shape[0]
         self.X = np.concatenate([self.X, np.full((extra, self.X.shape[1]), np.nan)])
@@ -176,7 +173,7 @@ class FeatureEngine:
             self.alt.step_events(b, self.symbols._index, self.dropped)  # noqa: SLF001 (read-only map)
         index_level = float(b.refs.get(self.roles.index, np.nan))
         x = self.core.step(b, cols, index_level if index_level > 0 else np.nan)
-        ret_20 = np.log(x.c / self.core.closes.ago(cols, 20))
+        ret_20 = np.log(x.c / x.lagged[20])
         values: dict[str, np.ndarray] = {}
         if self.pv is not None:
             values.update(self.pv.update(x, self.core.closes.ago))
@@ -185,10 +182,11 @@ class FeatureEngine:
         values.update(self.ca.update(x, ret_20))
         if self.alt is not None:
             values.update(self.alt.update(x))
-        rows = np.full((cols.size, self.X.shape[1]), np.nan)
-        for name, j in self._name_col.items():
-            rows[:, j] = values[name]
-        self.X[cols] = rows
+        rows = np.column_stack([values[name] for name in self.registry.names])
+        if cols.size == self.X.shape[0]:
+            self.X[:] = rows
+        else:
+            self.X[cols] = rows
         self.bars_seen[cols] += 1
         self.ready = self.bars_seen >= self.warmup
         self.stale = ~valid
@@ -220,7 +218,7 @@ class FeatureEngine:
     @property
     def nbytes(self) -> int:
         """Bytes of per-symbol state (rings, sums, X, sequence buffer)."""
-        total = self.X.nbytes + self.sequence.nbytes
+        total = self.X.nbytes + self.sequence.nbytes + (self.ms.prev.nbytes if self.ms is not None else 0)
         for part in self._parts():
             total += sum(a.nbytes for a in vars(part).values() if isinstance(a, np.ndarray))
         return total

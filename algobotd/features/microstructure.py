@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
-from algobotd.features.core import BatchInputs, safe_ratio
+from algobotd.features.core import BatchInputs, safe_ratio, tiny
 from algobotd.features.price_volume import zscore
 from algobotd.features.registry import FeatureSpec
 from algobotd.features.rolling import LagRing, RollingExtrema, RollingMoments
@@ -71,17 +71,18 @@ class Microstructure:
     def __init__(self, n_symbols: int) -> None:
         self.short = RollingMoments(20, n_symbols, 11, pairs=((DC, DC_LAG),))
         self.long = RollingMoments(60, n_symbols, 5, pairs=((L_R, L_KX),))
-        self.prev_high = LagRing(1, n_symbols)
-        self.prev_low = LagRing(1, n_symbols)
-        self.prev_dc = LagRing(1, n_symbols)
-        self.prev_spread = LagRing(1, n_symbols)
+        self.prev = np.full((n_symbols, 4), np.nan)  # previous high, low, close change, spread
         self.max_volume = RollingExtrema(60, n_symbols, 1.0)
         self.profile_tp = LagRing(PROFILE_WINDOW, n_symbols)
         self.profile_v = LagRing(PROFILE_WINDOW, n_symbols)
 
     def parts(self) -> list:  # type: ignore[type-arg]
-        return [self.short, self.long, self.prev_high, self.prev_low, self.prev_dc, self.prev_spread,
-                self.max_volume, self.profile_tp, self.profile_v]
+        return [self.short, self.long, self.max_volume, self.profile_tp, self.profile_v]
+
+    def grow(self, n: int) -> None:
+        for part in self.parts():
+            part.grow(n)
+        self.prev = np.concatenate([self.prev, np.full((n - self.prev.shape[0], 4), np.nan)])
 
     def update(self, x: BatchInputs, closes_ago) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
         cols, c, r, v = x.cols, x.c, x.r, x.v
@@ -91,8 +92,9 @@ class Microstructure:
         mid = (x.bid + x.ask) / 2.0
         spread = np.where(quoted, 1e4 * (x.ask - x.bid) / np.where(quoted, mid, 1.0), np.nan)
         out["spread_bps"] = spread
-        out["spread_chg"] = spread - self.prev_spread.ago(cols, 0)
-        self.prev_spread.push(cols, spread)
+        prev = self.prev[cols]
+        h_prev, l_prev, dc_lag, spread_prev = prev.T
+        out["spread_chg"] = spread - spread_prev
         bid_size, ask_size = x.flow_field("bid_size"), x.flow_field("ask_size")
         depth = bid_size + ask_size
         out["depth_imb"] = safe_ratio(bid_size - ask_size, depth)
@@ -102,13 +104,9 @@ class Microstructure:
         out["trade_imb"] = safe_ratio(buy - sell, buy + sell)
         # --- bar proxies ------------------------------------------------------------------------
         bvc = v * (2.0 * ndtr(safe_ratio(r, x.std20)) - 1.0)
-        h_prev, l_prev = self.prev_high.ago(cols, 0), self.prev_low.ago(cols, 0)
-        self.prev_high.push(cols, x.h)
-        self.prev_low.push(cols, x.l)
         cs = corwin_schultz(x.h, x.l, h_prev, l_prev)
         dc = c - x.prev_c
-        dc_lag = self.prev_dc.ago(cols, 0)
-        self.prev_dc.push(cols, dc)
+        self.prev[cols] = np.stack([x.h, x.l, dc, spread], axis=1)
         dollar_volume = c * v
         absr = np.abs(r)
         row = np.empty((cols.size, 11))
@@ -118,19 +116,18 @@ class Microstructure:
         self.short.push(cols, row)
         kx = np.sign(r) * np.sqrt(dollar_volume)
         self.long.push(cols, np.stack([spread, absr, dollar_volume, r, kx], axis=1))
-        s, lg = self.short, self.long
-        out["spread_z_60"] = zscore(spread, lg.mean(cols, SPREAD), lg.var(cols, SPREAD))
-        out["ofi_z_20"] = zscore(ofi, s.mean(cols, OFI), s.var(cols, OFI))
-        out["trade_imb_20"] = safe_ratio(s.sum(cols, TDIFF), s.sum(cols, TSUM))
-        out["bvc_imb_20"] = safe_ratio(s.sum(cols, BVC), s.sum(cols, V))
-        out["cs_spread_20"] = s.mean(cols, CS)
-        autocov = s.cov(cols, PAIR_DC)
-        out["roll_spread_20"] = 2.0 * np.sqrt(np.maximum(-autocov, 0.0)) / c
-        out["amihud_20"] = 1e6 * safe_ratio(s.sum(cols, ABSR), s.sum(cols, DV))
-        out["amihud_60"] = 1e6 * safe_ratio(lg.sum(cols, L_ABSR), lg.sum(cols, L_DV))
-        var_kx = lg.var(cols, L_KX)
-        flat = var_kx <= 1e-14 * lg.mean(cols, L_KX) ** 2 + 1e-26
-        out["kyle_lambda_60"] = np.where(flat, np.nan, 1e3 * lg.cov(cols, PAIR_KYLE) / np.where(flat, 1.0, var_kx))
+        s, lg = self.short.stats(cols), self.long.stats(cols)
+        out["spread_z_60"] = zscore(spread, lg.mean[:, SPREAD], lg.var[:, SPREAD])
+        out["ofi_z_20"] = zscore(ofi, s.mean[:, OFI], s.var[:, OFI])
+        out["trade_imb_20"] = safe_ratio(s.sum[:, TDIFF], s.sum[:, TSUM])
+        out["bvc_imb_20"] = safe_ratio(s.sum[:, BVC], s.sum[:, V])
+        out["cs_spread_20"] = s.mean[:, CS]
+        out["roll_spread_20"] = 2.0 * np.sqrt(np.maximum(-s.cov[:, PAIR_DC], 0.0)) / c
+        out["amihud_20"] = 1e6 * safe_ratio(s.sum[:, ABSR], s.sum[:, DV])
+        out["amihud_60"] = 1e6 * safe_ratio(lg.sum[:, L_ABSR], lg.sum[:, L_DV])
+        var_kx = lg.var[:, L_KX]
+        flat = var_kx <= tiny(lg.mean[:, L_KX])
+        out["kyle_lambda_60"] = np.where(flat, np.nan, 1e3 * lg.cov[:, PAIR_KYLE] / np.where(flat, 1.0, var_kx))
         self.max_volume.push(cols, v)
         _, age = self.max_volume.query(cols)
         poc = np.full(cols.size, np.nan)
@@ -147,5 +144,5 @@ class Microstructure:
         share = safe_ratio((ring_v * near).sum(axis=0), total)
         seen = self.profile_v.pushes[cols] >= PROFILE_WINDOW
         out["vol_near_price_20"] = np.where(seen & np.isfinite(x.atr14), share, np.nan)
-        out["parkinson_20"] = np.sqrt(s.mean(cols, LNHL2) / (4.0 * math.log(2.0)))
+        out["parkinson_20"] = np.sqrt(s.mean[:, LNHL2] / (4.0 * math.log(2.0)))
         return out

@@ -82,14 +82,21 @@ def correlation(cov: np.ndarray, var_a: np.ndarray, var_b: np.ndarray, scale_a: 
 
 class PriceVolume:
     def __init__(self, n_symbols: int) -> None:
-        self.windows = {w: RollingMoments(w, n_symbols, 10, pairs=((C, LV), (R, RI)))
-                        for w in sorted(set(MA_WINDOWS) | set(STD_WINDOWS) | {14})}
+        every = tuple(range(10))
+        # Each window rings only the series its features read (fewer columns, less work per bar).
+        self.columns = {5: (C, R), 10: (C, R, UP), 14: (GAIN, LOSS), 20: every, 60: every}
+        self.windows = {w: RollingMoments(w, n_symbols, len(src), pairs=((C, LV), (R, RI)) if src == every else ())
+                        for w, src in self.columns.items()}
         self.highs = {w: RollingExtrema(w, n_symbols, 1.0) for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
         self.lows = {w: RollingExtrema(w, n_symbols, -1.0) for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
         self.ema = Ewma((12.0, 26.0, 9.0), n_symbols, (26, 26, 34))
 
     def parts(self) -> list:  # type: ignore[type-arg]
         return [*self.windows.values(), *self.highs.values(), *self.lows.values(), self.ema]
+
+    def grow(self, n: int) -> None:
+        for part in self.parts():
+            part.grow(n)
 
     def update(self, x: BatchInputs, closes_ago) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
         c, r = x.c, x.r
@@ -106,20 +113,22 @@ class PriceVolume:
         row[:, LV] = np.log1p(x.v)
         row[:, RI] = x.idx_r
         cols = x.cols
-        for win in self.windows.values():
-            win.push(cols, row)
+        st = {}
+        for w, win in self.windows.items():
+            src = self.columns[w]
+            win.push(cols, row if len(src) == 10 else row[:, src])
+            st[w] = win.stats(cols)
         for w in self.highs:
             self.highs[w].push(cols, x.h)
             self.lows[w].push(cols, x.l)
         out: dict[str, np.ndarray] = {}
         for k in RET_LAGS:
-            out[f"ret_{k}"] = np.log(c / closes_ago(cols, k))
+            out[f"ret_{k}"] = np.log(c / x.lagged[k])
         for w in MA_WINDOWS:
-            out[f"ma_ratio_{w}"] = c / self.windows[w].mean(cols, C) - 1.0
+            out[f"ma_ratio_{w}"] = c / st[w].mean[:, 0] - 1.0  # C is the first column everywhere
         for w in STD_WINDOWS:
-            out[f"std_{w}"] = self.windows[w].std(cols, R)
-        w14 = self.windows[14]
-        gain, loss = w14.sum(cols, GAIN), w14.sum(cols, LOSS)
+            out[f"std_{w}"] = np.sqrt(st[w].var[:, 1])  # R is the second column everywhere
+        gain, loss = st[14].sum[:, 0], st[14].sum[:, 1]
         out["rsi_14"] = safe_ratio(gain, gain + loss, 0.5)
         ema = self.ema.push(cols, np.stack([c, c], axis=1), slice(0, 2))
         macd_raw = self.ema.value[cols, 0] - self.ema.value[cols, 1]
@@ -127,33 +136,33 @@ class PriceVolume:
         out["macd"] = (ema[:, 0] - ema[:, 1]) / c
         out["macd_signal"] = signal / c
         out["macd_hist"] = out["macd"] - out["macd_signal"]
-        w20 = self.windows[20]
-        out["boll_z_20"] = zscore(c, w20.mean(cols, C), w20.var(cols, C))
+        s20 = st[20]
+        out["boll_z_20"] = zscore(c, s20.mean[:, C], s20.var[:, C])
         out["atr_14"] = x.atr14 / c
+        highs = {w: ext.query(cols) for w, ext in self.highs.items()}
+        lows = {w: ext.query(cols) for w, ext in self.lows.items()}
         for w in RSV_WINDOWS:
-            hi, _ = self.highs[w].query(cols)
-            lo, _ = self.lows[w].query(cols)
+            hi, lo = highs[w][0], lows[w][0]
             out[f"rsv_{w}"] = safe_ratio(c - lo, hi - lo, 0.5)
         for w in AROON_WINDOWS:
-            out[f"high_age_{w}"] = self.highs[w].query(cols)[1] / w
-            out[f"low_age_{w}"] = self.lows[w].query(cols)[1] / w
+            out[f"high_age_{w}"] = highs[w][1] / w
+            out[f"low_age_{w}"] = lows[w][1] / w
         for w in UP_WINDOWS:
-            out[f"up_share_{w}"] = self.windows[w].mean(cols, UP)
+            out[f"up_share_{w}"] = st[w].mean[:, 2]  # UP is the third column of windows 10 and 20
         for w in LONG_WINDOWS:
-            win = self.windows[w]
-            g, lo_ = win.sum(cols, GAIN), win.sum(cols, LOSS)
+            sw = st[w]
+            g, lo_ = sw.sum[:, GAIN], sw.sum[:, LOSS]
             out[f"sumd_{w}"] = safe_ratio(g - lo_, g + lo_, 0.0)
-            out[f"vol_z_{w}"] = zscore(x.v, win.mean(cols, V), win.var(cols, V))
-            vol_sum = win.sum(cols, V)
-            out[f"vwap_dist_{w}"] = c / safe_ratio(win.sum(cols, TPV), vol_sum) - 1.0
-            out[f"obv_slope_{w}"] = safe_ratio(win.sum(cols, SV), vol_sum)
-            out[f"corr_cv_{w}"] = correlation(win.cov(cols, PAIR_C_LV), win.var(cols, C), win.var(cols, LV),
-                                              win.mean(cols, C), win.mean(cols, LV))
-            cov_ri, var_ri, var_r = win.cov(cols, PAIR_R_RI), win.var(cols, RI), win.var(cols, R)
-            ri_scale, r_scale = win.mean(cols, RI), win.mean(cols, R)
-            flat_ri = var_ri <= tiny(ri_scale)
+            out[f"vol_z_{w}"] = zscore(x.v, sw.mean[:, V], sw.var[:, V])
+            vol_sum = sw.sum[:, V]
+            out[f"vwap_dist_{w}"] = c / safe_ratio(sw.sum[:, TPV], vol_sum) - 1.0
+            out[f"obv_slope_{w}"] = safe_ratio(sw.sum[:, SV], vol_sum)
+            out[f"corr_cv_{w}"] = correlation(sw.cov[:, PAIR_C_LV], sw.var[:, C], sw.var[:, LV],
+                                              sw.mean[:, C], sw.mean[:, LV])
+            cov_ri, var_ri = sw.cov[:, PAIR_R_RI], sw.var[:, RI]
+            flat_ri = var_ri <= tiny(sw.mean[:, RI])
             out[f"beta_idx_{w}"] = np.where(flat_ri, np.nan, cov_ri / np.where(flat_ri, 1.0, var_ri))
-            out[f"corr_idx_{w}"] = correlation(cov_ri, var_r, var_ri, r_scale, ri_scale)
+            out[f"corr_idx_{w}"] = correlation(cov_ri, sw.var[:, R], var_ri, sw.mean[:, R], sw.mean[:, RI])
         o = x.o
         out["k_mid"] = (c - o) / o
         out["k_len"] = (x.h - x.l) / o

@@ -11,6 +11,8 @@ Windows follow pandas' ``min_periods=window`` rule: a statistic is NaN until the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -21,6 +23,16 @@ def _grow_cols(a: np.ndarray, n: int, fill: float | int, axis: int) -> np.ndarra
     shape = list(a.shape)
     shape[axis] = extra
     return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)], axis=axis)
+
+
+@dataclass(slots=True)
+class WindowStats:
+    """Statistics of a window for the queried symbols: arrays ``[m, k]`` (``cov``: ``[m, pairs]``)."""
+
+    sum: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray  # sample variance (ddof=1), as pandas' ``rolling().var()``
+    cov: np.ndarray
 
 
 class RollingMoments:
@@ -51,25 +63,32 @@ class RollingMoments:
             setattr(self, name, _grow_cols(getattr(self, name), n, 0.0, 0))
         self.finite = _grow_cols(self.finite, n, 0, 0)
 
+    def _sel(self, cols: np.ndarray) -> np.ndarray | slice:
+        # Every symbol reporting is the common case: a slice updates in place, no gather/scatter.
+        return slice(None) if cols.size == self.pushes.size else cols
+
     def push(self, cols: np.ndarray, x: np.ndarray) -> None:
         """Append one row ``x[m, k]`` for the symbols ``cols`` (NaN allowed)."""
-        first = self.pushes[cols] == 0
+        sel = self._sel(cols)
+        n_seen = self.pushes[sel]
+        first = n_seen == 0
         if first.any():  # centre each symbol on its first value
             self.shift[cols[first]] = np.nan_to_num(x[first], nan=0.0, posinf=0.0, neginf=0.0)
-        slot = self.pushes[cols] % self.window
+        slot = n_seen % self.window
         old = self.ring[slot, cols]
         self.ring[slot, cols] = x
-        self.pushes[cols] += 1
-        sh = self.shift[cols]
+        self.pushes[sel] += 1
+        sh = self.shift[sel]
         dn, do = x - sh, old - sh
         fn, fo = np.isfinite(dn), np.isfinite(do)
-        dn = np.where(fn, dn, 0.0)
-        do = np.where(fo, do, 0.0)
-        self.s1[cols] += dn - do
-        self.s2[cols] += dn * dn - do * do
-        self.finite[cols] += fn.astype(np.int64) - fo
+        np.copyto(dn, 0.0, where=~fn)
+        np.copyto(do, 0.0, where=~fo)
+        self.s1[sel] += dn - do
+        self.s2[sel] += dn * dn - do * do
+        self.finite[sel] += fn
+        self.finite[sel] -= fo
         if self.pairs:
-            self.sxy[cols] += dn[:, self._pa] * dn[:, self._pb] - do[:, self._pa] * do[:, self._pb]
+            self.sxy[sel] += dn[:, self._pa] * dn[:, self._pb] - do[:, self._pa] * do[:, self._pb]
 
     def refresh(self) -> None:
         """Re-centre on the latest finite value and recompute every sum from the ring."""
@@ -85,13 +104,29 @@ class RollingMoments:
         if self.pairs:
             self.sxy = (d[:, :, self._pa] * d[:, :, self._pb]).sum(axis=0)
 
-    # --- statistics for the columns ``cols`` (NaN until the window is full of finite values) ---
+    def stats(self, cols: np.ndarray) -> WindowStats:
+        """Every statistic of every column for ``cols`` at once (a few array ops per window)."""
+        sel = self._sel(cols)
+        w = self.window
+        full = self.finite[sel] == w
+        s1, shift = self.s1[sel], self.shift[sel]
+        total = np.where(full, s1 + w * shift, np.nan)
+        var = np.where(full, np.maximum((self.s2[sel] - s1 * s1 / w) / (w - 1), 0.0), np.nan)
+        cov = np.empty((total.shape[0], len(self.pairs)))
+        if self.pairs:
+            both = full[:, self._pa] & full[:, self._pb]
+            c = (self.sxy[sel] - s1[:, self._pa] * s1[:, self._pb] / w) / (w - 1)
+            cov = np.where(both, c, np.nan)
+        return WindowStats(total, total / w, var, cov)
+
+    # --- single statistics for the columns ``cols`` (NaN until the window is full of finite values) ---
 
     def full(self, cols: np.ndarray, j: int) -> np.ndarray:
-        return self.finite[cols, j] == self.window
+        return self.finite[self._sel(cols), j] == self.window
 
     def sum(self, cols: np.ndarray, j: int) -> np.ndarray:
-        s = self.s1[cols, j] + self.window * self.shift[cols, j]
+        sel = self._sel(cols)
+        s = self.s1[sel, j] + self.window * self.shift[sel, j]
         return np.where(self.full(cols, j), s, np.nan)
 
     def mean(self, cols: np.ndarray, j: int) -> np.ndarray:
@@ -99,8 +134,9 @@ class RollingMoments:
 
     def var(self, cols: np.ndarray, j: int) -> np.ndarray:
         """Sample variance (ddof=1), as pandas' ``rolling().var()``."""
-        s1 = self.s1[cols, j]
-        v = (self.s2[cols, j] - s1 * s1 / self.window) / (self.window - 1)
+        sel = self._sel(cols)
+        s1 = self.s1[sel, j]
+        v = (self.s2[sel, j] - s1 * s1 / self.window) / (self.window - 1)
         return np.where(self.full(cols, j), np.maximum(v, 0.0), np.nan)
 
     def std(self, cols: np.ndarray, j: int) -> np.ndarray:
@@ -108,7 +144,8 @@ class RollingMoments:
 
     def cov(self, cols: np.ndarray, p: int) -> np.ndarray:
         a, b = self.pairs[p]
-        c = (self.sxy[cols, p] - self.s1[cols, a] * self.s1[cols, b] / self.window) / (self.window - 1)
+        sel = self._sel(cols)
+        c = (self.sxy[sel, p] - self.s1[sel, a] * self.s1[sel, b] / self.window) / (self.window - 1)
         return np.where(self.full(cols, a) & self.full(cols, b), c, np.nan)
 
 

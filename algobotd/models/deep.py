@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,7 +149,8 @@ class SequenceLearner:
         torch.manual_seed(p.seed)
         g = np.random.default_rng(p.seed)
         rows = X[np.unique(t)][:, :, :].reshape(-1, X.shape[2])  # training-time rows only: no val/test stats
-        with np.errstate(invalid="ignore"):
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: mean 0, sd 1 below
             self.mean = np.nan_to_num(np.nanmean(rows, axis=0)).astype(np.float32)
             sd = np.nan_to_num(np.nanstd(rows, axis=0))
         self.std = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)

@@ -49,9 +49,16 @@ class TabularLearner:
         self.name = name
         self.p = p
         self.est: object | None = None
+        self.cols = np.zeros(0, dtype=np.int64)
 
     def fit(self, X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None = None, yv: np.ndarray | None = None) -> None:
         p, has_val = self.p, Xv is not None and len(Xv) > 0
+        # columns that are constant or all-NaN in training carry nothing (and break binning)
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanmin(np.where(np.isfinite(X), X, np.inf), axis=0), np.nanmax(np.where(np.isfinite(X), X, -np.inf), axis=0)
+        self.cols = np.flatnonzero(hi > lo)
+        X = X[:, self.cols]
+        Xv = Xv[:, self.cols] if has_val else Xv
         if self.name == "lightgbm":
             import lightgbm as lgb
 
@@ -60,7 +67,10 @@ class TabularLearner:
                                     colsample_bytree=0.8, reg_lambda=1.0, n_jobs=p.threads, random_state=p.seed,
                                     verbose=-1)
             cb = [lgb.early_stopping(max(10, p.rounds // 10), verbose=False)] if has_val else None
-            est.fit(X, y, eval_set=[(Xv, yv)] if has_val else None, callbacks=cb)
+            if has_val:
+                est.fit(X, y, eval_X=(Xv,), eval_y=(yv,), callbacks=cb)
+            else:
+                est.fit(X, y)
         elif self.name == "random_forest":
             from sklearn.ensemble import RandomForestRegressor
 
@@ -95,4 +105,4 @@ class TabularLearner:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.est is None:
             raise RuntimeError(f"{self.name} is not fitted")
-        return np.asarray(self.est.predict(X), dtype=np.float64)  # type: ignore[attr-defined]
+        return np.asarray(self.est.predict(X[:, self.cols]), dtype=np.float64)  # type: ignore[attr-defined]

@@ -21,8 +21,10 @@ sample on recent data.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,11 +60,46 @@ class Retrainer(Protocol):
 
 
 class FeatureSource(Protocol):
-    def reference(self) -> Mapping[str, np.ndarray]:
+    """Samples per feature name; either method may also be a coroutine function."""
+
+    def reference(self) -> Mapping[str, np.ndarray] | Awaitable[Mapping[str, np.ndarray]]:
         """Feature samples from the champion's training data."""
 
-    def recent(self) -> Mapping[str, np.ndarray]:
+    def recent(self) -> Mapping[str, np.ndarray] | Awaitable[Mapping[str, np.ndarray]]:
         """The same features over the recent live window."""
+
+
+async def _resolve(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class StoreBarFeatures:
+    """Default drift source until the model layer provides its own: the distribution of bar
+    log returns in the stored bars before ``since_ns`` (what the model was warmed up / fitted on)
+    against the latest bars. Scale-free on purpose: raw volume drifts with the time of day."""
+
+    def __init__(self, store: StoreWriter, since_ns: int, rows: int = 5000) -> None:
+        self.store = store
+        self.since = dt.datetime.fromtimestamp(since_ns / 1e9, tz=dt.UTC).replace(tzinfo=None)
+        self.rows = rows
+        self._reference: dict[str, np.ndarray] | None = None
+
+    def _returns(self, con: duckdb.DuckDBPyConnection, before: bool) -> np.ndarray:
+        where = "ts <= ?" if before else "ts > ?"
+        rows = con.execute(
+            f"""SELECT ln(close / lag(close) OVER (PARTITION BY symbol ORDER BY ts)) FROM (
+                    SELECT symbol, ts, close FROM bars WHERE {where} AND close > 0 ORDER BY ts DESC LIMIT ?)""",
+            [self.since, self.rows]).fetchall()
+        values = np.array([r[0] for r in rows], dtype=float)
+        return values[np.isfinite(values)]
+
+    async def reference(self) -> Mapping[str, np.ndarray]:
+        if self._reference is None:  # the past does not change: read it once
+            self._reference = {"bar_return": await self.store.run(lambda con: self._returns(con, True))}
+        return self._reference
+
+    async def recent(self) -> Mapping[str, np.ndarray]:
+        return {"bar_return": await self.store.run(lambda con: self._returns(con, False))}
 
 
 # --- realised returns -----------------------------------------------------------------------------
@@ -231,6 +268,7 @@ class Monitor:
         self.features = features
         self.models: dict[str, dict[str, Any]] = {}
         self.drift: dict[str, float] = {}
+        self.drifted: list[str] = []
         self.filled = 0
         self._triggered_windows: dict[str, int] = {}  # model -> window count that already triggered
 
@@ -270,14 +308,16 @@ class Monitor:
                 self._triggered_windows[model_id] = len(windows)
                 reasons.append(f"{model_id}: IC {ics[-1]:.3f} below {threshold:.3f}")
         if self.features is not None:
-            ref, cur = self.features.reference(), self.features.recent()
+            ref = await _resolve(self.features.reference())
+            cur = await _resolve(self.features.recent())
             self.drift = {name: psi(ref[name], cur[name], cfg.psi_bins) for name in ref if name in cur}
             drifted = {k: v for k, v in self.drift.items() if v > cfg.psi_threshold}
+            self.drifted = sorted(drifted)
             if drifted:
                 reasons.append("feature drift " + ", ".join(f"{k} PSI {v:.2f}" for k, v in sorted(drifted.items())))
         triggered = self.controller.trigger("; ".join(reasons)) if reasons else False
         return {"filled": self.filled, "models": len(self.models), "retrain_triggered": triggered}
 
     def status(self) -> dict[str, Any]:
-        return {"models": self.models, "drift": self.drift, "actuals_filled": self.filled,
+        return {"models": self.models, "drift": self.drift, "drifted": self.drifted, "actuals_filled": self.filled,
                 "retraining": self.controller.running, "retrains": self.controller.history[-10:]}

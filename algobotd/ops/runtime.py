@@ -24,7 +24,7 @@ from algobotd.config import Config, ConfigError
 from algobotd.control.adapter import iso
 from algobotd.feeds import is_simulated
 from algobotd.ops.alerts import Outbox, event_alert
-from algobotd.ops.monitor import FeatureSource, Monitor, RetrainController, Retrainer
+from algobotd.ops.monitor import FeatureSource, Monitor, RetrainController, Retrainer, StoreBarFeatures
 from algobotd.ops.scheduler import Hooks, MarketCalendar, Scheduler, entry_gate
 from algobotd.ops.systemd import Notifier
 
@@ -83,6 +83,9 @@ class Operations:
         self.calendar = calendar_for(cfg)
         a.engine.entry_gate = entry_gate(cfg.schedule, self.calendar, self.live)
         self.outbox = Outbox(a.store, cfg.alerts, env)
+        # the model layer may hang its Retrainer / FeatureSource on the engine (see ops/monitor.py)
+        retrainer = retrainer or getattr(a.engine, "retrainer", None)
+        features = features or getattr(a.engine, "feature_source", None) or StoreBarFeatures(a.store, a.clock.now())
         self.retrains = RetrainController(retrainer, cfg.monitor.retrain_cooldown_seconds, on_event=self._event)
         self.monitor = Monitor(a.store, cfg.monitor, cfg.feed.bar_seconds, self.retrains, features)
         self.scheduler = Scheduler(cfg.schedule, Hooks(

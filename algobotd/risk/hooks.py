@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from algobotd.domain import OrderRequest, OrderStatus, OrderUpdate, TradingState
+from algobotd.domain import BarBatch, OrderRequest, OrderStatus, OrderUpdate, TradingState
 from algobotd.risk.breakers import PortfolioView, Reading, worst_trip
 from algobotd.risk.codes import DenyCode
 from algobotd.risk.pretrade import FLATTEN_PREFIX, Book
@@ -25,6 +25,7 @@ from algobotd.risk.state import is_reducing
 
 if TYPE_CHECKING:
     from algobotd.engine import Engine
+    from algobotd.models.base import Prediction
 
 
 def split_exit(signed_qty: int, price: float, max_value: float) -> list[int]:
@@ -44,7 +45,7 @@ def split_exit(signed_qty: int, price: float, max_value: float) -> list[int]:
 class RiskHooks:
     # --- per batch ---------------------------------------------------------------------------
 
-    async def _risk_after_mark(self: Engine, batch, now: int, equity: float, gross: float) -> None:  # type: ignore[misc]
+    async def _risk_after_mark(self: Engine, batch: BarBatch, now: int, equity: float, gross: float) -> None:  # type: ignore[misc]
         self.risk.observe(batch, batch.ts + self.bar_ns)
         await self._stops_and_breakers(now, equity, gross, None)
 
@@ -73,6 +74,7 @@ class RiskHooks:
         for i, q, kind, loss in zip(stops.index.tolist(), stops.signed_qty.tolist(), stops.kind, stops.loss.tolist()):
             for child in split_exit(int(q), float(pf.last[i]), self.cfg.risk.max_order_value):
                 orders.append(self._new_order(names[i], child, kind, now))
+            self.risk.record_stop(now, names[i], kind, loss, int(q), self.state.state)
             self.record_event(now, "stop", f"{kind} {names[i]} {int(q):+d} at loss {loss:.2%}")
         await self.send(orders)
 
@@ -89,7 +91,7 @@ class RiskHooks:
         self.record_event(now, "breaker", reason)
         await self.set_state(change)
 
-    def _risk_targets(self: Engine, pred, batch, held: np.ndarray, price: np.ndarray) -> np.ndarray:  # type: ignore[misc]
+    def _risk_targets(self: Engine, pred: Prediction, batch: BarBatch, held: np.ndarray, price: np.ndarray) -> np.ndarray:  # type: ignore[misc]
         return self.risk.size(pred, batch, self.model.entry, self.model.exit, held, price, self.portfolio.equity,
                               self.state.state).target
 

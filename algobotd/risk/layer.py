@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from algobotd.config import Config
-from algobotd.domain import NS_PER_SECOND, BarBatch, Fill, OrderRequest, OrderStatus, TradingState, TradingStateChange
+from algobotd.domain import BarBatch, Fill, OrderRequest, OrderStatus, TradingState, TradingStateChange
 from algobotd.models.base import Prediction
 from algobotd.risk.breakers import Breakers, PortfolioView, Reading
 from algobotd.risk.codes import Denial
@@ -35,7 +35,7 @@ def outbox_row(kind: str, level: str, ts: int, message: str, **fields: Any) -> t
     """
     aid = hashlib.sha256(f"{kind}|{ts}|{message}".encode()).hexdigest()[:24]
     payload = json.dumps({"message": message, **fields}, default=str)
-    return (aid, ts, kind, "" if level is None else level, "", payload, "pending", 0, None, None)
+    return (aid, ts, kind, level, "", payload, "pending", 0, None, None)
 
 
 class RiskLayer:
@@ -142,6 +142,10 @@ class RiskLayer:
             self.store.add("risk_events", (change.ts, "breaker", r.name, r.value, r.threshold, change.state.value,
                                            f"{r.name} {r.value:.4g} >= {r.threshold:.4g}"))
 
+    def record_stop(self, ts: int, symbol: str, kind: str, loss: float, signed_qty: int, state: TradingState) -> None:
+        level = {"stop:soft": self.rcfg.soft_stop_pct, "stop:hard": self.rcfg.hard_stop_pct}.get(kind, self.rcfg.trailing_stop_pct)
+        self.store.add("risk_events", (ts, "stop", kind, loss, level, state.value, f"{symbol} {signed_qty:+d} at loss {loss:.2%}"))
+
     def record_state(self, change: TradingStateChange) -> None:
         self.store.add("alerts", outbox_row("risk_state", STATE_ALERT_LEVEL[change.state], change.ts,
                                             f"trading state {change.state.value} by {change.actor}: {change.reason}",
@@ -179,6 +183,3 @@ def _seq(client_order_id: str) -> int:
     except (IndexError, ValueError):
         return 0
 
-
-def bar_end(batch: BarBatch, bar_seconds: int) -> int:
-    return batch.ts + bar_seconds * NS_PER_SECOND

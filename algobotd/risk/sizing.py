@@ -27,6 +27,7 @@ import numpy as np
 
 from algobotd.config import RiskConfig
 from algobotd.domain import Fill
+from algobotd.risk.codes import RiskError
 
 TRADING_SECONDS_PER_YEAR = 252 * 23_400  # regular sessions only
 
@@ -98,13 +99,14 @@ def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig,
     k, p0 = cfg.prior_trades, cfg.prior_win_rate
     pick = slice(0, n) if idx is None else idx
     wins, losses = stats.wins[pick], stats.losses[pick]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(wins + losses + k > 0, (wins + k * p0) / (wins + losses + k), p0)
-        avg_win = np.where(wins + k * p0 > 0, (stats.win_sum[pick] + k * p0 * cfg.prior_avg_win) / (wins + k * p0),
-                           cfg.prior_avg_win)
-        avg_loss = np.where(losses + k * (1 - p0) > 0,
-                            (stats.loss_sum[pick] + k * (1 - p0) * cfg.prior_avg_loss) / (losses + k * (1 - p0)),
-                            cfg.prior_avg_loss)
+    # denominators are 0 only with no prior weight and no history: fall back to the prior there
+    # (explicit where= instead of np.errstate, which costs more than the arithmetic at these sizes)
+    n_all, n_win, n_loss = wins + losses + k, wins + k * p0, losses + k * (1 - p0)
+    p = np.divide(wins + k * p0, n_all, out=np.full(n_all.shape, p0), where=n_all > 0)
+    avg_win = np.divide(stats.win_sum[pick] + k * p0 * cfg.prior_avg_win, n_win,
+                        out=np.full(n_win.shape, cfg.prior_avg_win), where=n_win > 0)
+    avg_loss = np.divide(stats.loss_sum[pick] + k * (1 - p0) * cfg.prior_avg_loss, n_loss,
+                         out=np.full(n_loss.shape, cfg.prior_avg_loss), where=n_loss > 0)
     return p, avg_win, avg_loss
 
 
@@ -185,6 +187,11 @@ def size_targets(
     proposes growth.
     """
     n = len(held)
+    if not (len(score) == len(confidence) == len(ready) == len(price) == n):
+        raise RiskError("shape", f"sizing arrays differ in length: score {len(score)}, confidence {len(confidence)}, "
+                        f"ready {len(ready)}, price {len(price)}, held {n}")
+    if len(vol.var) < n:
+        raise RiskError("shape", f"volatility estimates cover {len(vol.var)} symbols, sizing asks for {n}")
     sigma = vol.sigma(n)
     usable = ready & (price > 0) & (sigma > 0) & (score == score)  # NaN sigma / score compare False
     target = held.copy()
@@ -200,7 +207,7 @@ def size_targets(
         entering = go_long
     # Kelly, volatility and caps only for the few symbols entering (the hot path stays O(entries))
     e = np.flatnonzero(entering)
-    explain = [np.full(n, np.nan) for _ in range(5)]  # win rate, payoff, kelly, vol ratio, weight
+    explain = np.full((5, n), np.nan)  # win rate, payoff, kelly, vol ratio, weight (filled for entries)
     if e.size:
         p, avg_win, avg_loss = shrunk_inputs(stats, n, cfg, e)
         kelly = full_kelly(p, avg_win, avg_loss)
@@ -214,8 +221,7 @@ def size_targets(
         size = np.floor(weight * max(equity, 0.0) / price[e]).astype(np.int64)
         sign = np.where(go_long[e], 1, -1)
         target[e] = sign * size
-        for arr, vals in zip(explain, (p, avg_win / avg_loss, kelly, vol_ratio, weight)):
-            arr[e] = vals
+        explain[:, e] = (p, avg_win / avg_loss, kelly, vol_ratio, weight)
 
     factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
     sigma_annual = sigma * factor

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from algobotd.config import RiskConfig
+from algobotd.risk.codes import RiskError
 from algobotd.risk.sizing import _grown
 
 
@@ -61,6 +62,9 @@ class StopBook:
         Only open positions (and those that just closed, to re-arm them) are looked at, so the
         cost follows the number of positions, not the universe.
         """
+        if not (len(qty) == len(held) == len(avg_cost) == len(price)):
+            raise RiskError("shape", f"stop arrays differ in length: qty {len(qty)}, held {len(held)}, "
+                            f"avg_cost {len(avg_cost)}, price {len(price)}")
         if idx is None:
             n = len(qty)
             self.grow(n)

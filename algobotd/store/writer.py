@@ -129,12 +129,15 @@ class StoreWriter:
         return fut
 
     async def flush(self) -> None:
-        """Durability barrier: everything enqueued before this call is committed on return."""
+        """Durability barrier: everything enqueued before this call is committed on return.
+
+        Shielded: a caller cancelled mid-flush must not cancel the write itself.
+        """
         if not self._queued:
             if self._inflight is not None:
-                await self._inflight
+                await asyncio.shield(self._inflight)
             return
-        await self._start_flush()
+        await asyncio.shield(self._start_flush())
 
     async def barrier(self) -> None:
         """Called before new orders go to the broker: their rows must be on disk first."""
@@ -203,8 +206,11 @@ class StoreWriter:
                 await self._ticker
             except asyncio.CancelledError:
                 pass
-        await self.flush()
-        if self._inflight is not None:
-            await self._inflight
+        if self._queued:
+            self._start_flush()
+        # one worker thread: this runs after every flush submitted before it, even one whose
+        # awaiting task was cancelled
         await asyncio.get_running_loop().run_in_executor(self._executor, self.con.close)
+        if self._inflight is not None and self._inflight.done() and not self._inflight.cancelled():
+            self._inflight.result()  # surface a failed last flush
         self._executor.shutdown(wait=True)

@@ -7,9 +7,6 @@ same for any number of workers or a Ray cluster: they are gathered and sorted by
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ import numpy as np
 from algobotd.config import Config, ConfigError
 from algobotd.validate import report
 from algobotd.validate.paths import PathResult, path_config, run_chunk
+from algobotd.validate.pool import run_tasks
 from algobotd.validate.results import clean, num, pct, prepare_result_file, table, write_tables
 from algobotd.validate.scenarios import SCENARIOS
 
@@ -59,52 +57,13 @@ def plan(spec: McSpec) -> list[list[tuple[str, int]]]:
     return [tasks[k : k + size] for k in range(0, len(tasks), size)]
 
 
-def _worker_init() -> None:
-    """Per-process set-up, once: anything heavy to load (real returns for the bootstrap)."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker: no BLAS oversubscription
-    from algobotd.validate.scenarios import sp500_log_returns
-
-    sp500_log_returns()
-
-
-def _run_local(cfg: Config, spec: McSpec, chunks: list[list[tuple[str, int]]]) -> list[PathResult]:
-    ctx = multiprocessing.get_context("spawn")  # no inherited threads or DuckDB handles
-    out: list[PathResult] = []
-    with concurrent.futures.ProcessPoolExecutor(spec.workers, mp_context=ctx, initializer=_worker_init) as pool:
-        futs = [pool.submit(run_chunk, cfg, c, spec.seed, spec.symbols, spec.bars, spec.keep_curves) for c in chunks]
-        for f in futs:
-            out.extend(f.result())
-    return out
-
-
-def _run_ray(cfg: Config, spec: McSpec, chunks: list[list[tuple[str, int]]]) -> list[PathResult]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--ray", "Ray is not installed (pip install 'algobot[distributed]')") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        root = str(Path(__file__).resolve().parents[2])
-        env = {"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}}
-        if spec.ray_address in ("local", ""):
-            ray.init(num_cpus=spec.workers, include_dashboard=False, log_to_driver=False, runtime_env=env)
-        else:
-            ray.init(address=spec.ray_address, log_to_driver=False, runtime_env=env)
-    try:
-        remote = ray.remote(num_cpus=1)(run_chunk)
-        refs = [remote.remote(cfg, c, spec.seed, spec.symbols, spec.bars, spec.keep_curves) for c in chunks]
-        return [r for part in ray.get(refs) for r in part]
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
 def run_paths(cfg: Config, spec: McSpec) -> tuple[list[PathResult], float]:
     """All paths, sorted by (scenario, index), and the wall seconds they took."""
     cfg = path_config(cfg)
     chunks = plan(spec)
     t0 = time.perf_counter()
-    res = _run_ray(cfg, spec, chunks) if spec.ray_address is not None else _run_local(cfg, spec, chunks)
+    tasks = [(cfg, c, spec.seed, spec.symbols, spec.bars, spec.keep_curves) for c in chunks]
+    res = [r for part in run_tasks(run_chunk, tasks, spec.workers, spec.ray_address) for r in part]
     seconds = time.perf_counter() - t0
     order = {sc: k for k, sc in enumerate(spec.scenarios)}
     res.sort(key=lambda r: (order[r.scenario], r.index))

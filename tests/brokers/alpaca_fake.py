@@ -15,6 +15,7 @@ methods: ``fill``, ``external_trade``, ``push_bars``, ``drop_streams`` / ``refus
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import threading
@@ -178,9 +179,21 @@ class FakeAlpaca:
 
     def push_bars(self, bars: list[dict[str, Any]]) -> None:
         """``bars``: dicts with S, t (ns), o, h, l, c, v; sent as one msgpack frame."""
-        frame = [{"T": "b", "S": b["S"], "o": b["o"], "h": b["h"], "l": b["l"], "c": b["c"], "v": b["v"],
-                  "t": msgpack.Timestamp.from_unix_nano(b["t"]), "n": 1, "vw": b["c"]} for b in bars]
-        self._run(self._broadcast_data(msgpack.packb(frame)))
+        self._run(self._broadcast_data(self.encode_bars(bars)))
+
+    @staticmethod
+    def encode_bars(bars: list[dict[str, Any]]) -> bytes:
+        """One market-data frame of bars (pre-encode frames to time only the client side)."""
+        return msgpack.packb([{"T": "b", "S": b["S"], "o": b["o"], "h": b["h"], "l": b["l"], "c": b["c"],
+                               "v": b["v"], "t": msgpack.Timestamp.from_unix_nano(b["t"]), "n": 1, "vw": b["c"]}
+                              for b in bars])
+
+    def push_frames(self, frames: list[bytes]) -> concurrent.futures.Future[None]:
+        """Send frames from the fake's thread; returns at once (the caller times the receiving side)."""
+        async def go() -> None:
+            for f in frames:
+                await self._broadcast_data(f)
+        return asyncio.run_coroutine_threadsafe(go(), self._loop)
 
     def push_quote(self, symbol: str, ts: int, bid: float, ask: float) -> None:
         q = {"T": "q", "S": symbol, "bx": "V", "bp": bid, "bs": 1, "ax": "V", "ap": ask, "as": 1,
@@ -325,6 +338,7 @@ class FakeAlpaca:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeAlpaca
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass

@@ -98,6 +98,9 @@ class FakeTWS:
         self.auto_fill = auto_fill  # market orders fill at once at fill_price
         self.fill_price = fill_price
         self.commission = 1.0
+        self.send_commissions = True  # False: executions come without their commission report
+        self.reject_next = ""
+        self.ghost_client_ids: set[int] = set()  # ids a "dead" session still holds: 326 on connect  # set: the next placeOrder is rejected with this reason
         self.orders: dict[int, FakeOrder] = {}  # by perm id
         self.executions: list[FakeExec] = []
         self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg cost)
@@ -176,7 +179,7 @@ class FakeTWS:
         mid = int(f[0])
         if mid == 71:  # startApi: version, clientId, optCapab
             cid = int(f[2])
-            if any(o.client_id == cid for o in self.clients if o is not c):
+            if cid in self.ghost_client_ids or any(o.client_id == cid for o in self.clients if o is not c):
                 c.send(4, 2, -1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id.", "")
                 c.writer.close()
                 return
@@ -191,6 +194,12 @@ class FakeTWS:
         elif mid == 5:  # reqOpenOrders: this client's working orders
             for o in self.orders.values():
                 if o.client_id == c.client_id and o.status in ("Submitted", "PreSubmitted"):
+                    self._send_open_order(c, o)
+                    self._send_status(c, o)
+            c.send(53, 1)
+        elif mid == 16:  # reqAllOpenOrders: every client's working orders (and TWS's own)
+            for o in self.orders.values():
+                if o.status in ("Submitted", "PreSubmitted"):
                     self._send_open_order(c, o)
                     self._send_status(c, o)
             c.send(53, 1)
@@ -263,12 +272,25 @@ class FakeTWS:
                       f[23] or self.account, f[26])
         self.orders[o.perm_id] = o
         self.placed.append(o)
+        if self.reject_next:  # e.g. margin: IB answers with error 201 and the order is dead
+            o.status = "Inactive"
+            c.send(4, 2, order_id, 201, f"Order rejected - reason:{self.reject_next}", "")
+            self.reject_next = ""
+            return
         self._send_open_order(c, o)
         self._send_status(c, o)
         if self.auto_fill and o.order_type == "MKT":
             self.fill(o, o.qty, self.fill_price)
 
     # --- test controls ------------------------------------------------------------------------
+
+    def external_order(self, symbol: str, action: str, qty: float, lmt: float, client_id: int = 5) -> FakeOrder:
+        """A working order placed by another API client (or by hand in TWS)."""
+        self._perm += 1
+        o = FakeOrder(self._perm, client_id, self._perm, symbol, action, qty, "LMT", str(lmt), "DAY",
+                      self.account, "")
+        self.orders[o.perm_id] = o
+        return o
 
     def order_by_ref(self, ref: str) -> FakeOrder:
         return next(o for o in self.orders.values() if o.order_ref == ref)
@@ -339,7 +361,8 @@ class FakeTWS:
         c.send(11, req_id, o.order_id, *contract_fields(self._con_id(o.symbol), o.symbol), e.exec_id, ib_time(e.ts),
                o.account, "ISLAND", "BOT" if o.action == "BUY" else "SLD", e.shares, e.price, o.perm_id,
                o.client_id, 0, e.cum_qty, e.avg_price, o.order_ref, "", "", "", 1)
-        c.send(59, 1, e.exec_id, e.commission, "USD", 0.0, "", "")
+        if self.send_commissions:
+            c.send(59, 1, e.exec_id, e.commission, "USD", 0.0, "", "")
 
     def _send_open_order(self, c: _Client, o: FakeOrder) -> None:
         """openOrder for server version 176 (decoder.openOrder field order, no optional blocks)."""

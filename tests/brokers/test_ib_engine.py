@@ -14,7 +14,7 @@ import pytest
 
 from algobotd.assembly import Assembly, assemble
 from algobotd.brokers.ib import IBBroker
-from algobotd.brokers.reconcile import Reconciler
+from algobotd.brokers.reconcile import Reconciler, start_reconciliation
 from algobotd.config import Config, load
 from algobotd.domain import NS_PER_SECOND, BarBatch, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from algobotd.feeds.ib import IBFeed
@@ -49,9 +49,9 @@ async def start(tmp_path: Path, tws: FakeTWS) -> tuple[Assembly, Reconciler]:
     assert isinstance(a.broker, IBBroker) and isinstance(a.feed, IBFeed)
     for sym in SYMBOLS:
         a.engine.portfolio.mark_symbol(sym, 100.0)  # pre-trade checks want a last price
-    rec = Reconciler(a.engine, a.broker)  # type: ignore[arg-type]
     await a.broker.connect()
-    await rec.run_once()
+    rec = await start_reconciliation(a.engine, a.broker, cfg)  # what the daemon does at start
+    assert rec is not None
     # no store.start(): tests flush explicitly (and StoreWriter.close() can trip over a ticker
     # cancelled mid-flush, a race outside this adapter)
     return a, rec
@@ -222,5 +222,18 @@ async def test_position_changed_outside_is_detected(tmp_path: Path, tws: FakeTWS
         await a.store.flush()
         rows = a.store.con.execute("SELECT name, message FROM risk_events WHERE kind = 'reconcile'").fetchall()
         assert rows and rows[0][0] == "MSFT" and "broker 25" in rows[0][1]
+    finally:
+        await stop(a, rec)
+
+
+async def test_external_order_is_adopted(tmp_path: Path, tws: FakeTWS) -> None:
+    ext = tws.external_order("MSFT", "SELL", 5, 250.0)
+    a, rec = await start(tmp_path, tws)
+    try:
+        cid = f"ib-{ext.perm_id}"
+        assert rec.last is not None and rec.last.adopted == [cid]
+        o = a.engine.open_orders[cid]
+        assert (o.request.symbol, o.request.side, o.request.qty, o.request.reason) == ("MSFT", Side.SELL, 5, "external")
+        assert tws.placed == []  # adopted, never sent
     finally:
         await stop(a, rec)

@@ -124,3 +124,30 @@ async def test_pacer_rules_on_a_virtual_clock(monkeypatch: pytest.MonkeyPatch) -
     for i in range(6):  # one contract: at most 5 per 2 seconds
         await p.acquire(("x", i), "SAME")
     assert p.waited > 0
+
+
+async def test_1101_restored_data_lost_resubscribes(tws: FakeTWS) -> None:
+    feed = make_feed(tws.port, bar_seconds=10, symbols=("AAPL",))
+    gen = feed.batches(None)
+    first = asyncio.ensure_future(gen.__anext__())
+    try:
+        end = time.monotonic() + 5
+        while tws.subscribed() != {"AAPL"} and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        [client] = [c for c in tws.clients if c.bars]
+        before = set(client.bars)
+        tws.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+        tws.send_error(1101, "Connectivity restored - data lost.")
+        while set(client.bars) in (before, set()) and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        assert set(client.bars) and not set(client.bars) & before  # old requests cancelled, new ones made
+        assert feed.connected and feed.session.disconnects == 1
+        t0 = (int(time.time()) // 10 + 3) * 10
+        tws.push_bar("AAPL", t0, 10, 11, 9, 10.5, 5)
+        tws.push_bar("AAPL", t0 + 5, 10.5, 12, 10, 11, 5)
+        batch = await asyncio.wait_for(first, 5)
+        assert batch.ts == t0 * NS_PER_SECOND and batch.close[0] == 11 and batch.volume[0] == 10
+    finally:
+        first.cancel()
+        await gen.aclose()
+        await feed.close()

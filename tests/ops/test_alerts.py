@@ -180,3 +180,18 @@ async def test_email_over_starttls_to_local_smtp(tmp_path: Path) -> None:
         await store.close()
     finally:
         controller.stop()
+
+
+def test_documented_alert_example_in_config_toml_is_valid(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    text = (ROOT / "config.toml").read_text()
+    start, end = text.index("# [[alerts.channels]]"), text.index("\n[monitor]")
+    example = "\n".join(line[2:] for line in text[start:end].splitlines())  # uncomment the example
+    body = text[:start] + text[end:]
+    body = body.replace("\nchannels = []", "\n").replace("\nroutes = []", "\n")
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(body.replace("\n[monitor]", "\n" + example + "\n\n[monitor]", 1))
+    cfg = load(cfg_file)
+    assert [(c.name, c.kind) for c in cfg.alerts.channels] == [("mail", "email"), ("slack", "webhook"), ("sms", "sms")]
+    assert [r.channels for r in cfg.alerts.routes] == [["mail"], ["sms"], ["mail", "slack", "sms"]]

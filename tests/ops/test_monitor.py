@@ -147,3 +147,27 @@ async def test_feature_drift_triggers_retrain_once_per_cooldown(tmp_path: Path) 
     assert monitor.status()["drift"]["ret"] > 0.25
     assert len(events) == 1 and "feature drift ret PSI" in events[0] and "no retrainer" in events[0]
     await store.close()
+
+
+async def test_default_drift_source_reads_stored_bar_returns(tmp_path: Path) -> None:
+    from algobotd.ops.monitor import StoreBarFeatures
+
+    rng = np.random.default_rng(4)
+    store = StoreWriter(tmp_path / "s.duckdb")
+    split = T0 + 400 * BAR * NS
+    for sym in ("AAA", "BBB"):
+        calm = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 400)))
+        wild = calm[-1] * np.exp(np.cumsum(rng.normal(0, 0.004, 400)))  # volatility regime x4
+        add_bars(store, sym, [*calm.tolist(), *wild.tolist()])
+    await store.flush()
+    events: list[str] = []
+    source = StoreBarFeatures(store, split - 1)
+    monitor = Monitor(store, MonitorConfig(), BAR, RetrainController(None, 3600.0, on_event=lambda k, m: events.append(m)),
+                      features=source)
+    await monitor.run_once()
+    assert monitor.status()["drift"]["bar_return"] > 0.25 and monitor.status()["drifted"] == ["bar_return"]
+    assert len(events) == 1
+    calm = (await StoreBarFeatures(store, T0 + 200 * BAR * NS).reference())["bar_return"]
+    assert len(calm) == 2 * 200  # bars 0..200 of two symbols: 200 returns each, none across symbols
+    assert psi(calm[::2], calm[1::2]) < 0.25  # calm against calm: no drift
+    await store.close()

@@ -43,6 +43,8 @@ async def test_scenario_reduce_exit_halt_each_exactly_once(tmp_path) -> None:
     assert reasons == [("manual", 1), ("stop:hard", 1), ("stop:soft", 1)]
     trips = await rig.query("SELECT name, state FROM risk_events WHERE kind = 'breaker'")
     assert trips == [("position_loss", "HALTED")]
+    stops = await rig.query("SELECT name, threshold FROM risk_events WHERE kind = 'stop' ORDER BY ts")
+    assert stops == [("stop:soft", 0.05), ("stop:hard", 0.08)]
     states = await rig.query("SELECT state, actor FROM trading_state")
     assert states == [("HALTED", "breaker:position_loss")]
     # halting cancelled the resting exit; an alert waits in the outbox
@@ -158,3 +160,31 @@ async def test_broker_disconnect_moves_to_reducing_and_stays(tmp_path) -> None:
     await rig.engine.risk_tick()
     assert rig.engine.state.state is TradingState.REDUCING  # latched until an operator resume
     await rig.close()
+
+
+async def test_restart_halted_cancels_resting_orders_and_keeps_kelly_history(tmp_path) -> None:
+    cfg = config(tmp_path)
+    rig = Rig(tmp_path, cfg, SYM)
+    await rig.start()
+    await long_position(rig, shares=40)
+    await rig.engine.send([rig.order("AAA", -40)])  # closes the round trip at the next bar
+    await rig.bar([110.0, 50.0])  # +10%: a winning round trip
+    await rig.engine.send([rig.order("BBB", 100)])  # rests: the next bar never comes before the "crash"
+    e = rig.engine
+    change = e.state.escalate(TradingState.HALTED, "crash test", "operator:uid=1", rig.clock.now())
+    # persist the latch without the cancel that set_state would do: as if killed right after the write
+    rig.store.add("trading_state", (change.ts, change.state.value, change.reason, change.actor))
+    await rig.close()
+
+    again = Rig(tmp_path, cfg, SYM)
+    restored = [o for o in again.engine.open_orders.values()]
+    again.broker.restore([(o.request, o.filled, o.status) for o in restored])  # as assemble() does
+    await again.start()
+    assert again.engine.state.state is TradingState.HALTED and len(restored) == 1
+    assert again.engine.risk.trades.wins[0] == 1  # round trips rebuilt from the trades table
+    await again.engine.enforce_state_on_start()
+    assert again.engine.open_orders == {} and again.broker.open_orders() == []
+    await again.bar([50.0, 50.0])
+    assert int(again.engine.portfolio.qty[1]) == 0  # the resting buy never filled
+    assert await again.query("SELECT status FROM orders WHERE symbol = 'BBB'") == [("canceled",)]
+    await again.close()

@@ -114,3 +114,12 @@ def test_risk_budget_scales_new_exposure_uniformly() -> None:
 def test_reduce_only_never_grows() -> None:
     r = _size([2, -3, 2], [1, 1, 1], [50] * 3, [0.001] * 3, 0.001, held=[0, 10, 5], reduce_only=True)
     assert r.target.tolist() == [0, 0, 5]
+
+
+def test_mismatched_arrays_are_a_clear_error() -> None:
+    from algobotd.risk.codes import RiskError
+
+    with pytest.raises(RiskError, match="differ in length") as exc:
+        size_targets(np.zeros(3), np.zeros(3), np.ones(3, bool), 1.0, 0.0, np.zeros(2, dtype=np.int64),
+                     np.ones(3), 1e6, TradeStats(3), VolEstimator(3, 60.0, 20), 60, CFG)
+    assert exc.value.code == "shape"

@@ -89,3 +89,13 @@ def test_sharpe_stats_on_a_series() -> None:
     assert s["sharpe"] == pytest.approx(m.sharpe(r, 252))
     assert 0 <= s["dsr"] <= s["psr"] <= 1  # deflation only lowers it
     assert s["kurtosis"] == pytest.approx(3.0, abs=0.3)
+
+
+def test_rank_and_moments_match_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    x = np.round(rng.normal(size=200), 1)  # with ties
+    assert np.allclose(m.rankdata(x), stats.rankdata(x))
+    r = rng.standard_t(5, 500) * 0.01
+    _, skew, kurt, n = m.moments(r)
+    assert skew == pytest.approx(stats.skew(r)) and kurt == pytest.approx(stats.kurtosis(r, fisher=False)) and n == 500

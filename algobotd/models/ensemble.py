@@ -1,0 +1,230 @@
+"""``EnsembleModel``: the Model protocol over the feature engine and a trained bundle.
+
+Per batch: features (the same FeatureEngine the training panel came from) -> every base model
+on all ready symbols at once (tabular on ``X``, sequence models on the sequence buffer) ->
+scaled predictions ``Z`` -> stacked score with adaptive weights -> confidence. Realised
+returns update each model's EW IC ``horizon`` batches later.
+
+Hot swap: a new champion (``CHAMPION`` file) is noticed between batches, loaded in a worker
+thread, and installed at the start of a later ``update``; the feature state is kept, so no
+batch is dropped and nothing re-warms. With no champion and ``train_on_start``, the model
+collects history and trains in a spawned process; until a bundle is installed every symbol is
+``ready=False`` (score NaN), so the sizing opens no new positions.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing as mp
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import structlog
+
+from algobotd.config import Config
+from algobotd.domain import BarBatch
+from algobotd.features.engine import FeatureEngine
+from algobotd.models.base import Prediction
+from algobotd.models.registry import ModelRegistry, new_model_id
+from algobotd.models.stack import AdaptiveWeights, confidence, effective_weights, row_ic
+from algobotd.models.train import Bundle, SequenceLearner
+
+log = structlog.get_logger(__name__)
+
+
+def train_job(cfg: Config, batches: list[BarBatch], model_id: str) -> dict[str, Any]:
+    """Runs in a spawned worker process: features over history -> train -> save -> promote."""
+    import torch
+
+    from algobotd.models.dataset import panel_from_batches
+    from algobotd.models.train import spec_from, train
+
+    torch.set_num_threads(cfg.model.threads)  # the daemon's cores stay free for the event loop
+    panel = panel_from_batches(batches, cfg.features)
+    bundle = train(panel, spec_from(cfg.model), model_id)
+    reg = ModelRegistry.for_state(cfg.state.dir)
+    reg.save(bundle)
+    reg.promote(model_id)
+    return {"model_id": model_id, "metrics": bundle.metrics}
+
+
+class EnsembleModel:
+    def __init__(self, cfg: Config, n_symbols: int, registry: ModelRegistry | None = None,
+                 bundle: Bundle | None = None) -> None:
+        self.cfg = cfg
+        mc = cfg.model
+        self.entry, self.exit = mc.entry, mc.exit
+        self.fe = FeatureEngine(cfg.features)
+        self.warmup = self.fe.warmup
+        self.registry = registry if registry is not None else ModelRegistry.for_state(cfg.state.dir)
+        self.bundle: Bundle | None = None
+        self.model_id = "ensemble-untrained"
+        self.weights: dict[str, float] = {}
+        self.aw: AdaptiveWeights | None = None
+        self._stamp: tuple[int, str | None] = (0, None)
+        self._loading: Future[Bundle] | None = None
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+        self._training: Future[dict[str, Any]] | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._history: collections.deque[BarBatch] = collections.deque(maxlen=max(mc.min_train_bars * 4, 2000))
+        self._past: collections.deque[tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]] = collections.deque()
+        self._sym_key: tuple[str, ...] | None = None
+        self._pos = np.zeros(0, dtype=np.int64)
+        self._batches = 0
+        self.swaps = 0
+        self.last_error: str | None = None
+        self.last_confidence = float("nan")
+        self._sig_var = np.zeros(0)
+        self._prev_close = np.zeros(0)
+        if bundle is not None:
+            self.install(bundle)
+        else:
+            self._stamp = self.registry.stamp()
+            if self._stamp[1] is not None:
+                self.install(self.registry.load(self._stamp[1]))
+
+    # --- swapping ---------------------------------------------------------------------------
+
+    def install(self, bundle: Bundle) -> None:
+        """Make ``bundle`` the serving model (between batches only: called from update/init)."""
+        if tuple(bundle.feature_names) != tuple(self.fe.names):
+            self.last_error = f"{bundle.model_id}: trained on other features; not installed"
+            log.error("model not installed", model_id=bundle.model_id, reason=self.last_error)
+            return
+        self.bundle = bundle
+        self.model_id = bundle.model_id
+        self.aw = AdaptiveWeights(len(bundle.names), bundle.spec.ic_halflife, bundle.prior_ic)
+        self._past.clear()  # old Z columns belong to the previous bundle's models
+        self._set_weights()
+        self.swaps += 1
+        log.info("model installed", model_id=bundle.model_id, models=list(bundle.names))
+
+    def _set_weights(self) -> None:
+        assert self.bundle is not None and self.aw is not None
+        W = effective_weights(self.bundle.meta, self.aw.weights(), self.bundle.spec.adaptive_mix)
+        self._W = W
+        tot = float(np.abs(W).sum()) or 1.0
+        self.weights = {m: round(float(w) / tot, 4) for m, w in zip(self.bundle.names, W)}
+
+    def _poll(self) -> None:
+        if self._loading is not None and self._loading.done():
+            fut, self._loading = self._loading, None
+            try:
+                self.install(fut.result())
+            except Exception as exc:  # a broken artifact must not stop trading with the current model
+                self.last_error = f"load failed: {exc}"
+                log.error("model load failed", error=str(exc))
+        if self._training is not None and self._training.done():
+            fut, self._training = self._training, None
+            try:
+                fut.result()
+            except Exception as exc:
+                self.last_error = f"training failed: {exc}"
+                log.error("background training failed", error=str(exc))
+        if self._batches % self.cfg.model.reload_check_bars == 0 and self._loading is None:
+            stamp = self.registry.stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                if stamp[1] is not None and stamp[1] != self.model_id:
+                    self._loading = self._loader.submit(self.registry.load, stamp[1])
+
+    def _maybe_train(self) -> None:
+        mc = self.cfg.model
+        if self.bundle is not None or self._training is not None or not mc.train_on_start:
+            return
+        if len(self._history) < mc.min_train_bars or self.last_error is not None:
+            return
+        if self._pool is None:  # spawn: no forked copy of the event loop, the store or sockets
+            self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        mid = new_model_id()
+        self._training = self._pool.submit(train_job, self.cfg, list(self._history), mid)
+        log.info("training on warm-up history in the background", model_id=mid, bars=len(self._history))
+
+    # --- per batch --------------------------------------------------------------------------
+
+    def update(self, batch: BarBatch) -> Prediction:
+        self._poll()
+        self._batches += 1
+        X = self.fe.update(batch)
+        n = len(batch)
+        if batch.symbols != self._sym_key:
+            self._sym_key = batch.symbols
+            self._pos = np.array([self.fe.symbols[s] for s in batch.symbols], dtype=np.int64)
+            self._past.clear()
+        close = np.where(batch.valid, batch.close, np.nan)
+        sigma = self._track_vol(close, n)
+        if self.bundle is None:
+            self._history.append(batch)
+            self._maybe_train()
+            return Prediction(np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool), {})
+        b = self.bundle
+        ready = self.fe.ready[self._pos] & batch.valid
+        idx = np.flatnonzero(ready)
+        P = np.full((n, len(b.names)), np.nan)
+        if idx.size:
+            win = self.fe.sequence.window()
+            for j, m in enumerate(b.names):
+                lr = b.learners[m]
+                if isinstance(lr, SequenceLearner):
+                    P[idx, j] = lr.predict(win[self._pos[idx]])
+                else:
+                    P[idx, j] = lr.predict(X[idx])
+        Z = b.meta.scaler(P)
+        self._learn(Z, close, sigma, ready)
+        score = np.full(n, np.nan)
+        conf = np.zeros(n)
+        if idx.size:
+            score[idx] = b.meta.linear(Z[idx], self._W) / b.meta.out_std
+            conf[idx] = confidence(Z[idx], self._W, score[idx], b.calibrator)
+            self.last_confidence = float(conf[idx].mean())
+        return Prediction(score, conf, ready, self.weights)
+
+    def _track_vol(self, close: np.ndarray, n: int) -> np.ndarray:
+        """EWMA vol of 1-bar log returns (the label's normaliser) for the realised-IC updates."""
+        if self._prev_close.size != n:
+            self._prev_close, self._sig_var = np.full(n, np.nan), np.full(n, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.log(close / self._prev_close)
+        a = 2.0 / (self.cfg.model.label_vol_span + 1.0)
+        ok = np.isfinite(r)
+        first = ok & ~np.isfinite(self._sig_var)
+        self._sig_var = np.where(first, r * r, np.where(ok, (1 - a) * self._sig_var + a * r * r, self._sig_var))
+        self._prev_close = np.where(np.isfinite(close), close, self._prev_close)
+        return np.sqrt(self._sig_var)
+
+    def _learn(self, Z: np.ndarray, close: np.ndarray, sigma: np.ndarray, ready: np.ndarray) -> None:
+        """IC of each model on the batch ``horizon`` bars ago, now that its label is realised."""
+        assert self.bundle is not None and self.aw is not None
+        h = self.bundle.spec.horizon
+        self._past.append((self._sym_key or (), np.where(ready[:, None], Z, np.nan), close, sigma))
+        if len(self._past) <= h:
+            return
+        _, z0, c0, s0 = self._past.popleft()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.log(close / c0) / (s0 * np.sqrt(h))
+        ok = np.isfinite(z0).all(axis=1) & np.isfinite(y)
+        if ok.sum() >= 3:
+            self.aw.update(row_ic(z0[ok], y[ok]))
+            self._set_weights()
+
+    # --- status -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        b = self.bundle
+        return {
+            "kind": "ensemble", "model_id": self.model_id, "ready": b is not None,
+            "training": self._training is not None, "loading": self._loading is not None,
+            "swaps": self.swaps, "weights": dict(self.weights),
+            "recent_ic": ({m: round(float(v), 4) for m, v in zip(b.names, self.aw.ic)}
+                          if b is not None and self.aw is not None else {}),
+            "mean_confidence": None if np.isnan(self.last_confidence) else round(self.last_confidence, 4),
+            "unavailable": dict(b.unavailable) if b is not None else {},
+            "oos": (b.metrics.get("ensemble") if b is not None else None),
+            "error": self.last_error, "history_bars": len(self._history),
+        }
+
+    def close(self) -> None:
+        self._loader.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,67 @@
+"""Run independent tasks on a local process pool (default) or a Ray cluster; results in task order.
+
+Tasks are pure functions of their arguments, so the backend and the worker count never change
+a result. Workers are spawned (not forked): no inherited threads, event loops or DuckDB handles.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from algobotd.config import ConfigError
+
+
+def _worker_init() -> None:
+    """Once per worker process: one BLAS thread per worker, heavy reference data loaded once."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from algobotd.validate.scenarios import sp500_log_returns
+
+    try:
+        sp500_log_returns()
+    except RuntimeError:
+        pass  # without arch only the bootstrap scenario is unavailable; it says so when used
+
+
+def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], workers: int,
+              ray_address: str | None = None) -> list[Any]:
+    if ray_address is not None:
+        return _run_ray(fn, tasks, workers, ray_address)
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=_worker_init) as pool:
+        futs = [pool.submit(fn, *t) for t in tasks]
+        return [f.result() for f in futs]
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run_ray(fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], workers: int, address: str) -> list[Any]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray", "Ray is not installed (pip install 'algobot[distributed]')") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        # workers import algobotd from this checkout, with one BLAS thread each
+        root = str(Path(__file__).resolve().parents[2])
+        env = {"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}}
+        if address in ("local", ""):
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, runtime_env=env)
+        else:
+            ray.init(address=address, log_to_driver=False, runtime_env=env)
+    try:
+        remote = ray.remote(num_cpus=1)(fn)
+        return list(ray.get([remote.remote(*t) for t in tasks]))
+    finally:
+        if started_here:
+            ray.shutdown()

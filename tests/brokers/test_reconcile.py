@@ -1,0 +1,157 @@
+"""reconcile() against the real engine and store, with an in-memory venue (no network):
+the rules that the Alpaca and IB end-to-end tests exercise only in part."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from algobotd.brokers.base import EventSink
+from algobotd.brokers.reconcile import BrokerOrder, BrokerSnapshot, Reconciler, is_our_id, reconcile
+from algobotd.clock import LiveClock
+from algobotd.config import load
+from algobotd.domain import BarBatch, Fill, OrderRequest, OrderStatus, OrderType, Side, TradingState
+from algobotd.engine import Engine
+from algobotd.store.writer import StoreWriter
+from algobotd.symbols import SymbolIndex
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Venue:
+    """A ReconcilableBroker whose snapshots are scripted by the test."""
+
+    name = "venue"
+
+    def __init__(self) -> None:
+        self.snaps: list[BrokerSnapshot] = []
+        self.accepting_orders = True
+        self.connected = True
+        self.canceled_all = 0
+        self.followed: list[str] = []
+        self.listener: Callable[[bool], None] | None = None
+
+    def set_sink(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    def set_connection_listener(self, cb: Callable[[bool], None]) -> None:
+        self.listener = cb
+
+    def follow(self, cid: str) -> None:
+        self.followed.append(cid)
+
+    async def snapshot(self, since_ns: int) -> BrokerSnapshot:
+        return self.snaps.pop(0) if len(self.snaps) > 1 else self.snaps[0]
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, orders: list[OrderRequest]) -> None: ...
+
+    async def cancel(self, client_order_id: str) -> None: ...
+
+    async def cancel_all(self) -> None:
+        self.canceled_all += 1
+
+    def on_batch(self, batch: BarBatch) -> None: ...
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[Engine, Venue]]:
+    cfg = load(None, ['feed.symbols=["AAPL", "MSFT"]'], state_dir=str(tmp_path))
+    store = StoreWriter(tmp_path / "s.duckdb", flush_seconds=0.05)
+    venue = Venue()
+    eng = Engine(cfg, SymbolIndex(["AAPL", "MSFT"]), venue, store, LiveClock())  # type: ignore[arg-type]
+    yield eng, venue
+    await store.close()
+
+
+def ours(seq: int, qty: int = 10) -> OrderRequest:
+    return OrderRequest(f"ab-{seq:08d}-AAPL", "AAPL", Side.BUY, qty, OrderType.LIMIT, 99.0, created_ts=1)
+
+
+def fill(cid: str, n: int, qty: int, price: float = 99.0) -> Fill:
+    return Fill(f"X{cid}:{n}", cid, "AAPL", Side.BUY, qty, price, 0.0, 1000 + n)
+
+
+def test_is_our_id() -> None:
+    assert is_our_id("ab-00000012-AAPL") and is_our_id("ab-1-BRK.B")
+    assert not is_our_id("web-12") and not is_our_id("ab-x-AAPL") and not is_our_id("9f1c-uuid")
+
+
+async def test_fill_in_flight_is_not_a_difference(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    eng.track_order(ours(1), 0, OrderStatus.ACCEPTED)
+    bo = BrokerOrder("ab-00000001-AAPL", "B1", "AAPL", Side.BUY, 10, 10, OrderStatus.FILLED, 99.0)
+    # first look: the position already has the fill, the fill list does not yet
+    venue.snaps = [BrokerSnapshot(1, [bo], [], {"AAPL": 10}),
+                   BrokerSnapshot(2, [bo], [fill("ab-00000001-AAPL", 10, 10)], {"AAPL": 10})]
+    r = await reconcile(eng, venue, settle_seconds=0.01)  # type: ignore[arg-type]
+    assert r.position_diffs == {} and r.fills_inserted == ["Xab-00000001-AAPL:10"]
+    assert r.resolved == {"ab-00000001-AAPL": OrderStatus.FILLED} and eng.state.state is TradingState.ACTIVE
+    again = await reconcile(eng, venue)  # type: ignore[arg-type]
+    assert again.fills_inserted == [] and eng.fills == 1  # exactly once
+
+
+async def test_tolerance_records_without_escalating(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    venue.snaps = [BrokerSnapshot(1, [], [], {"MSFT": 2})]
+    r = await reconcile(eng, venue, tolerance=5, settle_seconds=0.01)  # type: ignore[arg-type]
+    assert r.position_diffs == {"MSFT": (0, 2)} and r.escalated_to is None
+    assert eng.state.state is TradingState.ACTIVE
+    await eng.store.flush()
+    assert eng.store.con.execute("SELECT name, value, threshold FROM risk_events WHERE kind = 'reconcile'"
+                                 ).fetchall() == [("MSFT", 2.0, 5.0)]
+    r = await reconcile(eng, venue, tolerance=1, on_mismatch=TradingState.HALTED,  # type: ignore[arg-type]
+                        settle_seconds=0.01)
+    assert r.escalated_to is TradingState.HALTED and eng.state.current.actor == "breaker:reconcile"
+
+
+async def test_store_orders_unknown_at_venue(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    eng.track_order(ours(1), 0, OrderStatus.NEW)  # its fills are found: FILLED
+    eng.track_order(ours(2, qty=10), 0, OrderStatus.ACCEPTED)  # partly filled, then gone: CANCELED
+    eng.track_order(ours(3), 0, OrderStatus.NEW)  # never reached the venue: CANCELED, not resubmitted
+    f1 = fill("ab-00000001-AAPL", 10, 10)
+    f2 = fill("ab-00000002-AAPL", 4, 4)
+    venue.snaps = [BrokerSnapshot(1, [], [f1, f2], {"AAPL": 14})]
+    r = await reconcile(eng, venue)  # type: ignore[arg-type]
+    assert r.resolved == {"ab-00000001-AAPL": OrderStatus.FILLED, "ab-00000002-AAPL": OrderStatus.CANCELED,
+                          "ab-00000003-AAPL": OrderStatus.CANCELED}
+    assert not eng.open_orders and eng.portfolio.position("AAPL").qty == 14  # type: ignore[union-attr]
+    assert eng.pending.tolist() == [0, 0]
+    await eng.store.flush()
+    assert eng.store.con.execute("SELECT count(*) FROM trades").fetchone()[0] == 2
+
+
+async def test_adopt_external_with_prior_fills_and_halted_cancels(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    ext = BrokerOrder("web-1", "B9", "AAPL", Side.BUY, 10, 3, OrderStatus.PARTIALLY_FILLED, 99.0, ts=5)
+    venue.snaps = [BrokerSnapshot(1, [ext], [fill("web-1", 3, 3)], {"AAPL": 3})]
+    r = await reconcile(eng, venue)  # type: ignore[arg-type]
+    assert r.adopted == ["web-1"] and venue.followed == ["web-1"] and r.position_diffs == {}
+    o = eng.open_orders["web-1"]
+    assert o.filled == 3 and o.request.reason == "external" and eng.pending.tolist() == [7, 0]
+    await eng.set_state(eng.state.escalate(TradingState.HALTED, "test", "operator:test", 2))
+    venue.canceled_all = 0
+    await reconcile(eng, venue)  # type: ignore[arg-type]
+    assert venue.canceled_all == 1  # HALTED: what still works at the venue is cancelled
+
+
+async def test_reconciler_gate_and_disconnect(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    venue.snaps = [BrokerSnapshot(1, [], [], {})]
+    rec = Reconciler(eng, venue)  # type: ignore[arg-type]
+    assert venue.accepting_orders is False  # closed until the first pass
+    await rec.run_once()
+    assert venue.accepting_orders is True
+    venue.connected = False
+    assert venue.listener is not None
+    venue.listener(False)
+    venue.listener(False)  # a second event for the same outage changes nothing
+    assert venue.accepting_orders is False
+    await rec.close()
+    assert eng.state.state is TradingState.REDUCING and eng.state.current.actor == "breaker:broker_disconnected"
