@@ -131,6 +131,9 @@ class AlpacaConfig:
     data_url: str = opt("")
     data_stream_url: str = opt("")
     trading_stream_url: str = opt("")
+    reconnect_initial_seconds: float = opt(1.0, positive, doc="first websocket reconnect delay (doubles, with jitter)")
+    reconnect_max_seconds: float = opt(30.0, positive, doc="cap on the websocket reconnect delay")
+    ping_timeout_seconds: float = opt(20.0, positive, doc="a websocket without a pong this long is dead")
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,8 @@ class ModelConfig:
     fast: int = opt(10, between(1, 10_000), doc="sma_cross: fast window")
     slow: int = opt(30, between(2, 10_000), doc="sma_cross: slow window")
     # ensemble (algobotd/models/): labels, base models, stacking, adaptive weights, training
-    models: str = opt("lightgbm,random_forest,hist_gbm,lstm,transformer,cnn,attention",
-                      doc="ensemble: comma-separated base models (+ xgboost, catboost with the boost extra)")
+    models: str = opt("lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,transformer,cnn,attention",
+                      doc="ensemble: comma-separated base models (xgboost, catboost: boost extra, else skipped)")
     label: str = opt("return", one_of("return", "triple_barrier"), doc="ensemble: label kind")
     horizon: int = opt(5, between(1, 10_000), doc="ensemble: label horizon in bars (also the purge)")
     cs_zscore: bool = opt(False, doc="ensemble: z-score labels across symbols per bar")
@@ -210,6 +213,7 @@ class RiskConfig:
     vol_min_bars: int = opt(20, between(2, 100_000), doc="returns needed before a symbol can be sized")
     vol_ratio_min: float = opt(0.5, positive, doc="clip of market vol / symbol vol")
     vol_ratio_max: float = opt(2.0, positive)
+    market_ref: str = opt("", doc="reference series (BarBatch.refs, e.g. SPY) for market vol; empty: equal-weight universe")
     risk_budget_pct: float = opt(0.15, positive, doc="cap on sum(|value| x annual vol) / equity (fully correlated)")
     # stops, from the average entry cost, checked on every price update
     soft_stop_pct: float = opt(0.05, between(0, 1), doc="loss that reduces a position (once per position)")
@@ -220,7 +224,7 @@ class RiskConfig:
     # portfolio breakers
     daily_loss_pct: float = opt(0.03, between(0, 1), doc="equity (open P&L included) below the day's start: HALT")
     max_drawdown_pct: float = opt(0.10, between(0, 1), doc="equity below its high-water mark: HALT")
-    stale_data_seconds: float = opt(180.0, positive, doc="no market data this long in market hours: REDUCING")
+    stale_data_seconds: float = opt(180.0, positive, doc="no market data this long beyond one bar + grace, in market hours: REDUCING")
     reject_window_seconds: float = opt(300.0, positive, doc="window of the order reject/error rate")
     max_reject_rate: float = opt(0.5, between(0, 1), doc="reject share in the window that HALTs")
     reject_min_orders: int = opt(5, between(1, 1_000_000), doc="orders in the window before the rate counts")
@@ -275,7 +279,7 @@ class AlertChannelConfig:
     content_type: str = opt("application/json", one_of("application/json", "application/x-www-form-urlencoded"))
     smtp_host: str = opt("")
     smtp_port: int = opt(587, between(1, 65535))
-    starttls: bool = opt(True)
+    starttls: bool = opt(True, doc="STARTTLS on a plain connection (port 465 always uses implicit TLS)")
     smtp_ca_file: str = opt("", doc="CA bundle for a private SMTP server certificate")
     username: str = opt("")
     password_env: str = opt("", doc="environment variable holding the SMTP password")
@@ -300,6 +304,7 @@ class AlertsConfig:
     retry_base_seconds: float = opt(5.0, between(0.01, 3600))
     retry_max_seconds: float = opt(600.0, between(0.01, 86_400))
     expire_seconds: float = opt(86_400.0, between(1, 30 * 86_400), doc="undelivered alerts older than this expire")
+    dedup_seconds: float = opt(300.0, between(0, 86_400), doc="the same kind+level+message again within this is dropped")
     channels: list[AlertChannelConfig] = opt([])
     routes: list[AlertRouteConfig] = opt([])
 
@@ -341,6 +346,17 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True)
+class ValidateConfig:
+    """mc / walkforward / tune (issue 9); command-line flags win over these."""
+
+    workers: int = opt(0, between(0, 1024), doc="worker processes; 0 = one per CPU")
+    ray_address: str = opt("", doc="Ray cluster address; empty = local process pool, \"local\" = start Ray here")
+    mc_paths: int = opt(10_000, between(1, 100_000_000), doc="Monte Carlo paths per scenario")
+    mc_symbols: int = opt(20, between(1, 5000), doc="symbols per Monte Carlo path")
+    mc_bars: int = opt(252, between(2, 1_000_000), doc="daily bars per Monte Carlo path (after warm-up)")
+
+
+@dataclass(frozen=True)
 class Config:
     state: StateConfig = field(default_factory=StateConfig)
     feed: FeedConfig = field(default_factory=FeedConfig)
@@ -356,6 +372,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     @property
     def state_dir(self) -> Path:

@@ -78,6 +78,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.portfolio = Portfolio(cfg.broker.paper.initial_cash, self.symbols)
         self.model = build_model(cfg, len(symbols))  # model.kind: baseline | sma_cross | ensemble
         self.model_id = self.model.model_id
+        # the ensemble's challenger trainer, picked up by ops/runtime (monitor drift, `ctl retrain`)
+        self.retrainer = getattr(self.model, "retrainer", None)
         self.state = TradingStateMachine(restored.trading_state)
         self.risk = RiskLayer(cfg, symbols, store)
         self.open_orders: dict[str, OpenOrder] = {}
@@ -94,6 +96,9 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         # "may new positions be opened at this time?" -- the ops scheduler installs the market
         # session here (algobotd/ops/scheduler.entry_gate); exits are never gated
         self.entry_gate: Callable[[int], bool] = lambda ts_ns: True
+        # False for Monte Carlo paths (algobotd/validate/paths.py): nobody reads a path's bar and
+        # prediction rows, and building them is ~10% of a path's time
+        self.store_market_rows = True
         self._last_weights: dict[str, float] | None = None
         self._last_weights_json = "{}"
         self.fills = 0
@@ -289,6 +294,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
     # --- bookkeeping -------------------------------------------------------------------------
 
     def _store_bars(self, batch: BarBatch) -> None:
+        if not self.store_market_rows:
+            return
         v = batch.valid
         ts = np.full(int(v.sum()), batch.ts, dtype=np.int64).view("datetime64[ns]")
         self.store.add_columns("bars", {"symbol": self.sym_array[v], "ts": ts, "open": batch.open[v],
@@ -296,6 +303,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
                                         "volume": batch.volume[v], "bid": batch.bid[v], "ask": batch.ask[v]})
 
     def _store_predictions(self, batch: BarBatch, pred: Prediction, now: int) -> None:
+        if not self.store_market_rows:
+            return
         m = pred.ready & batch.valid
         n = int(m.sum())
         if n == 0:

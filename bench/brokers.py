@@ -16,6 +16,8 @@ Alpaca (tests/brokers/alpaca_fake.py, real alpaca-py clients):
    msgpack decode, alpaca-py dispatch, validation and grouping in the BarClock). 500 symbols of
    5-second bars would be 100 bars/s; the target is 10x that. (Alpaca itself streams minute
    bars: 500 symbols are ~8 bars/s live.)
+3. Quote ingest: the same for ``symbols x bars`` quotes (the busiest stream live), timed until
+   the feed has taken the last one.
 
 The fake runs in its own thread with its own event loop on the same 2 cores, so the figures
 include its cost and contention for the GIL: pessimistic for the client.
@@ -94,6 +96,24 @@ async def ingest(f: FakeAlpaca, n_symbols: int, n_bars: int) -> tuple[float, int
         await feed.close()
 
 
+async def quote_ingest(f: FakeAlpaca, n_symbols: int, n_rounds: int) -> tuple[float, int]:
+    """Quotes are the busiest stream: each one is dispatched by alpaca-py and kept by the BarClock."""
+    symbols = [f"S{i:04d}" for i in range(n_symbols)]
+    feed = AlpacaFeed(FeedConfig(symbols=symbols, bar_seconds=60, grace_seconds=60.0), acfg(f))
+    await feed.start()
+    t = time.time_ns() + 10 * MINUTE
+    frames = [f.encode_quotes([(s, t + k, 10.0, 10.01) for s in symbols]) for k in range(n_rounds)]
+    total = n_symbols * n_rounds
+    try:
+        start = time.perf_counter()
+        f.push_frames(frames)
+        while feed.quotes_in < total:
+            await asyncio.sleep(0.001)
+        return time.perf_counter() - start, total
+    finally:
+        await feed.close()
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -111,6 +131,8 @@ async def alpaca(orders: int, symbols: int, bars: int) -> None:
         rate = symbols * n / secs
         print(f"alpaca bar ingest: {symbols} symbols x {n} bars in {secs:.3f} s = {rate:,.0f} bars/s "
               f"({rate / 100:.1f}x the 100 bars/s of 500 symbols of 5-second bars)")
+        secs, n = await quote_ingest(f, symbols, bars)
+        print(f"alpaca quote ingest: {n:,} quotes in {secs:.3f} s = {n / secs:,.0f} quotes/s")
     finally:
         f.stop()
 

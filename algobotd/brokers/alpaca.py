@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import requests
 import structlog
-from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus
 from alpaca.trading.enums import TimeInForce as ATimeInForce
@@ -35,106 +32,23 @@ from alpaca.trading.models import Order as AOrder
 from alpaca.trading.models import TradeUpdate
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
-from requests.adapters import HTTPAdapter
 
-from algobotd.brokers.base import BrokerError, BrokerEvent, EventSink
-from algobotd.brokers.reconcile import BrokerOrder, BrokerSnapshot, is_our_id
-from algobotd.config import AlpacaConfig, ConfigError, load_credentials
-from algobotd.domain import (
-    BarBatch,
-    Fill,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    Side,
-    TimeInForce,
+from algobotd.brokers.alpaca_common import (  # noqa: F401  (resolve_keys: re-exported for callers)
+    api_failure,
+    broker_order,
+    ns_of,
+    resolve_keys,
+    utc_of,
+    with_timeout,
+    ws_params,
 )
+from algobotd.brokers.base import BrokerError, BrokerEvent, EventSink
+from algobotd.brokers.reconcile import BrokerSnapshot, is_our_id
+from algobotd.config import AlpacaConfig
+from algobotd.domain import BarBatch, Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-KEY_ENV, SECRET_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
-HTTP_TIMEOUT = 10.0
-
-_STATUS = {
-    "new": OrderStatus.ACCEPTED, "accepted": OrderStatus.ACCEPTED, "pending_new": OrderStatus.ACCEPTED,
-    "accepted_for_bidding": OrderStatus.ACCEPTED, "held": OrderStatus.ACCEPTED, "calculated": OrderStatus.ACCEPTED,
-    "pending_cancel": OrderStatus.ACCEPTED, "pending_replace": OrderStatus.ACCEPTED, "done_for_day": OrderStatus.ACCEPTED,
-    "partially_filled": OrderStatus.PARTIALLY_FILLED, "filled": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED, "replaced": OrderStatus.CANCELED,
-    "rejected": OrderStatus.REJECTED, "suspended": OrderStatus.ACCEPTED, "stopped": OrderStatus.ACCEPTED,
-}
-
-
-def resolve_keys(cfg: AlpacaConfig) -> tuple[str, str]:
-    """Keys from the environment, else the 0600 credentials file; a clear ConfigError otherwise."""
-    key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
-    if not (key and secret) and cfg.credentials_file:
-        try:
-            creds = load_credentials(os.path.expanduser(cfg.credentials_file))
-        except FileNotFoundError:
-            raise ConfigError("alpaca.credentials_file", f"no such file: {cfg.credentials_file}") from None
-        key, secret = key or creds.get(KEY_ENV, ""), secret or creds.get(SECRET_ENV, "")
-    if not (key and secret):
-        raise ConfigError("alpaca", f"no Alpaca API keys: set {KEY_ENV} and {SECRET_ENV}, or alpaca.credentials_file "
-                                    "to a 0600 file with those two lines")
-    return key, secret
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """alpaca-py passes no timeout to requests: a dead server would hang a thread forever."""
-
-    def send(self, request: Any, **kw: Any) -> Any:  # type: ignore[override]
-        if kw.get("timeout") is None:
-            kw["timeout"] = HTTP_TIMEOUT
-        return super().send(request, **kw)
-
-
-def with_timeout(client: T) -> T:
-    session: requests.Session = client._session  # type: ignore[attr-defined]
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, _TimeoutAdapter())
-    return client
-
-
-def api_failure(exc: Exception, what: str, url: str) -> BrokerError:
-    """One BrokerError for any REST failure, with a code callers can act on (no traceback)."""
-    if isinstance(exc, APIError):
-        status = exc.status_code
-        if status in (401, 403):
-            return BrokerError("auth", f"Alpaca rejected the API keys ({what}: HTTP {status}) at {url}")
-        try:
-            detail = exc.message
-        except Exception:
-            detail = str(exc)[:200]
-        return BrokerError("rejected" if status and status < 500 else "venue", f"{what}: HTTP {status}: {detail}")
-    if isinstance(exc, requests.RequestException):
-        return BrokerError("unreachable", f"{what}: cannot reach Alpaca at {url}: {type(exc).__name__}")
-    return BrokerError("venue", f"{what}: {type(exc).__name__}: {exc}")
-
-
-def ns_of(ts: dt.datetime | None) -> int:
-    if ts is None:
-        return 0
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.UTC)
-    return int(ts.timestamp() * 1_000_000) * 1000
-
-
-def utc_of(ns: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
-
-
-def broker_order(o: AOrder) -> BrokerOrder:
-    typ = OrderType.LIMIT if str(getattr(o.type, "value", o.type)) == "limit" else OrderType.MARKET
-    tif = TimeInForce.GTC if str(getattr(o.time_in_force, "value", o.time_in_force)) == "gtc" else TimeInForce.DAY
-    status = _STATUS.get(str(getattr(o.status, "value", o.status)), OrderStatus.ACCEPTED)
-    return BrokerOrder(
-        client_order_id=o.client_order_id or str(o.id), broker_order_id=str(o.id), symbol=o.symbol or "",
-        side=Side(str(getattr(o.side, "value", o.side))), qty=int(float(o.qty or 0)),
-        filled_qty=int(float(o.filled_qty or 0)), status=status, avg_fill_price=float(o.filled_avg_price or 0.0),
-        type=typ, limit_price=float(o.limit_price) if o.limit_price else None, tif=tif, ts=ns_of(o.submitted_at))
 
 
 class _Stream(TradingStream):
@@ -167,11 +81,10 @@ class _Stream(TradingStream):
 class AlpacaBroker:
     name = "alpaca"
 
-    def __init__(self, cfg: AlpacaConfig, clock: Callable[[], int] | None = None,
-                 reconnect_min: float = 1.0, reconnect_max: float = 30.0, connect_timeout: float = 15.0) -> None:
+    def __init__(self, cfg: AlpacaConfig, clock: Callable[[], int] | None = None, connect_timeout: float = 15.0) -> None:
         self.cfg = cfg
         self._clock = clock or time.time_ns
-        self.reconnect = (reconnect_min, reconnect_max)
+        self.reconnect = (cfg.reconnect_initial_seconds, cfg.reconnect_max_seconds)
         self.connect_timeout = connect_timeout
         self.accepting_orders = True  # the Reconciler closes this gate until the books agree
         self.rest: TradingClient | None = None
@@ -188,6 +101,7 @@ class AlpacaBroker:
         self._oid: dict[str, str] = {}  # client order id -> alpaca order id
         self._status: dict[str, OrderStatus] = {}  # last status we reported per client id
         self._seen_exec: set[str] = set()
+        self.in_flight: set[str] = set()  # submits not yet answered (reconciliation leaves them alone)
         self.reconnects = 0
 
     # --- Broker protocol ----------------------------------------------------------------------
@@ -199,6 +113,12 @@ class AlpacaBroker:
     @property
     def url(self) -> str:
         return self.cfg.rest_url or ("paper-api.alpaca.markets" if self.cfg.paper else "api.alpaca.markets")
+
+    @property
+    def _api(self) -> TradingClient:
+        if self.rest is None:
+            raise BrokerError("disconnected", "Alpaca broker used before connect()")
+        return self.rest
 
     def set_sink(self, sink: EventSink) -> None:
         self._sink = sink
@@ -233,7 +153,7 @@ class AlpacaBroker:
         if getattr(acct, "trading_blocked", False) or getattr(acct, "account_blocked", False):
             raise BrokerError("blocked", f"Alpaca account {self.account_number} is blocked for trading")
         stream = _Stream(self._on_stream_state, key, secret, paper=self.cfg.paper,
-                         url_override=self.cfg.trading_stream_url or None)
+                         url_override=self.cfg.trading_stream_url or None, websocket_params=ws_params(self.cfg))
         stream._reconnect_min_backoff, stream._reconnect_max_backoff = self.reconnect
         stream.subscribe_trade_updates(self._on_trade_update)  # before running: no cross-thread call
         self._stream = stream
@@ -269,7 +189,7 @@ class AlpacaBroker:
                 return
             oid = str(o.id)
         try:
-            await self._call(self.rest.cancel_order_by_id, oid, what="cancel")  # type: ignore[union-attr]
+            await self._call(self._api.cancel_order_by_id, oid, what="cancel")
         except BrokerError as exc:
             if exc.code != "rejected":  # 404/422: already closed, the stream says how
                 raise
@@ -279,7 +199,7 @@ class AlpacaBroker:
         if not self.connected:
             log.warning("cancel_all while disconnected: reconciliation re-checks after reconnect")
             return
-        snap_orders = await self._call(self.rest.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500),  # type: ignore[union-attr]
+        snap_orders = await self._call(self._api.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500),
                                        what="open orders")
         mine = [o for o in snap_orders if self._is_ours(o.client_order_id)]
         await asyncio.gather(*(self.cancel(o.client_order_id) for o in mine), return_exceptions=True)
@@ -306,9 +226,11 @@ class AlpacaBroker:
             why = "broker disconnected" if not self.connected else "broker not reconciled yet"
             self._update(OrderUpdate(cid, self._clock(), OrderStatus.REJECTED, reason=why))
             return
+        self.in_flight.add(cid)
         try:
-            o = await self._call(self.rest.submit_order, self._alpaca_request(req), what="submit")  # type: ignore[union-attr]
+            o = await self._call(self._api.submit_order, self._alpaca_request(req), what="submit")
         except BrokerError as exc:
+            self.in_flight.discard(cid)
             if exc.code == "rejected" and "unique" in exc.message:
                 known = await self._lookup(cid)  # a resubmission: the venue already has it
                 if known is not None:
@@ -317,14 +239,17 @@ class AlpacaBroker:
             if exc.code in ("unreachable", "venue"):
                 # the venue may or may not have it: leave it open; reconciliation decides
                 log.warning("submit outcome unknown", client_order_id=cid, error=exc.message)
+                if self._external_listener is not None:  # ask for a reconciliation pass soon
+                    self._external_listener(f"submit outcome unknown for {cid}")
                 return
             self._update(OrderUpdate(cid, self._clock(), OrderStatus.REJECTED, reason=exc.message))
             return
+        self.in_flight.discard(cid)
         self._order_event(o, self._clock())
 
     async def _lookup(self, cid: str) -> AOrder | None:
         try:
-            return await self._call(self.rest.get_order_by_client_id, cid, what="order lookup")  # type: ignore[union-attr]
+            return await self._call(self._api.get_order_by_client_id, cid, what="order lookup")
         except BrokerError as exc:
             if exc.code == "rejected":
                 return None

@@ -29,7 +29,7 @@ async def alpaca_data_permissions(cfg: Config) -> dict[str, str | None]:
     from alpaca.data.requests import StockLatestBarRequest
     from alpaca.trading.client import TradingClient
 
-    from algobotd.brokers.alpaca import api_failure, resolve_keys, with_timeout
+    from algobotd.brokers.alpaca_common import api_failure, resolve_keys, with_timeout
 
     a = cfg.alpaca
     key, secret = resolve_keys(a)
@@ -67,27 +67,27 @@ async def check_broker(cfg: Config, out: Callable[[str], None] = print) -> int:
     except ConfigError as exc:
         out(f"config error: {exc}")
         return EX_CONFIG
-    out(f"broker: {cfg.broker.kind} ({trading_mode(cfg)})")
-    if not hasattr(broker, "snapshot"):
-        out("  the paper broker needs no account: nothing to check")
-        return 0
+    out(f"broker: {cfg.broker.kind} ({trading_mode(cfg)}), feed: {cfg.feed.kind}")
     try:
-        await broker.connect()
-        snap: Any = await broker.snapshot(time.time_ns() - NS_PER_DAY)
-        account = getattr(broker, "account_number", "") or getattr(getattr(broker, "cfg", None), "account", "")
-        out(f"account: {account or '?'}  cash {snap.cash:,.2f}  equity "
-            f"{'?' if snap.equity is None else f'{snap.equity:,.2f}'}  buying power "
-            f"{'?' if snap.buying_power is None else f'{snap.buying_power:,.2f}'}")
-        out("positions: " + (", ".join(f"{s} {q:+d}" for s, q in sorted(snap.positions.items())) or "none"))
-        out(f"open orders: {len(snap.open_orders)}  fills in the last 24h: {len(snap.fills)}")
-        if snap.buying_power is not None and snap.buying_power <= 0:
-            problems.append("no buying power")
-        perms = await _data_permissions(cfg)
-        for s, why in perms.items():
+        if hasattr(broker, "snapshot"):
+            await broker.connect()
+            snap: Any = await broker.snapshot(time.time_ns() - NS_PER_DAY)
+            account = getattr(broker, "account_number", "") or getattr(getattr(broker, "cfg", None), "account", "")
+            out(f"account: {account or '?'}  cash {snap.cash:,.2f}  equity "
+                f"{'?' if snap.equity is None else f'{snap.equity:,.2f}'}  buying power "
+                f"{'?' if snap.buying_power is None else f'{snap.buying_power:,.2f}'}")
+            out("positions: " + (", ".join(f"{s} {q:+d}" for s, q in sorted(snap.positions.items())) or "none"))
+            out(f"open orders: {len(snap.open_orders)}  fills in the last 24h: {len(snap.fills)}")
+            if snap.buying_power is not None and snap.buying_power <= 0:
+                problems.append("no buying power")
+        else:
+            out("account: the paper broker's book is our own store (no account to check)")
+        out(f"market data ({cfg.feed.kind}):")
+        for s, why in (await _data_permissions(cfg)).items():
             out(f"  {s}: {'ok' if why is None else why}")
             if why is not None:
                 problems.append(f"{s}: {why}")
-        if not cfg.feed.symbols:
+        if not cfg.feed.symbols and cfg.feed.kind in ("alpaca", "ib"):
             problems.append("feed.symbols is empty: nothing to trade")
     except ConfigError as exc:
         out(f"config error: {exc}")

@@ -126,6 +126,8 @@ class ReconcileReport:
     resolved: dict[str, OrderStatus] = field(default_factory=dict)
     position_diffs: dict[str, tuple[int, int]] = field(default_factory=dict)  # symbol -> (ours, venue)
     escalated_to: TradingState | None = None
+    broker_equity: float | None = None
+    broker_cash: float | None = None
 
     def summary(self) -> str:
         return (f"fills_inserted={len(self.fills_inserted)} adopted={len(self.adopted)} "
@@ -174,11 +176,13 @@ def _adopt(engine: Engine, bo: BrokerOrder, booked_later: int, report: Reconcile
                                          f"{bo.side.value} {bo.qty} {bo.symbol}")
 
 
-def _resolve(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport) -> None:
+def _resolve(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport, busy: frozenset[str]) -> None:
     venue = {o.client_order_id: o for o in snap.orders}
     now = snap.ts
     for cid, order in list(engine.open_orders.items()):
         bo = venue.get(cid)
+        if bo is None and cid in busy:
+            continue  # sent while the venue was being asked: the next pass sees it
         if bo is not None and bo.status.is_open:
             if bo.status is not order.status:  # e.g. NEW (write-ahead) -> ACCEPTED
                 engine.on_broker_event(OrderUpdate(cid, now, bo.status, bo.filled_qty, bo.avg_fill_price,
@@ -204,28 +208,37 @@ def _position_diffs(engine: Engine, snap: BrokerSnapshot) -> dict[str, tuple[int
     return diffs
 
 
-def apply_snapshot(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport) -> None:
-    """Steps 1-3 (synchronous: nothing else runs on the loop meanwhile)."""
+def apply_snapshot(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport,
+                   busy: frozenset[str] = frozenset()) -> None:
+    """Steps 1-3 (synchronous: nothing else runs on the loop meanwhile). ``busy``: our orders
+    that may have reached the venue after it was asked; absent from the snapshot, they stay open."""
     for bo in snap.open_orders:
         if bo.client_order_id not in engine.open_orders:
             later = sum(f.qty for f in snap.fills if f.client_order_id == bo.client_order_id)
             _adopt(engine, bo, later, report)
     _book_fills(engine, snap, report)
-    _resolve(engine, snap, report)
+    _resolve(engine, snap, report, busy)
 
 
 async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: int = 0,
                     on_mismatch: TradingState = TradingState.REDUCING, lookback_hours: float = 24.0,
-                    settle_seconds: float = 0.5) -> ReconcileReport:
-    """One full pass (see the module docstring). Raises BrokerError when the venue is unreachable."""
+                    settle_seconds: float = 0.5,
+                    previous: dict[str, tuple[int, int]] | None = None) -> ReconcileReport:
+    """One full pass (see the module docstring). Raises BrokerError when the venue is unreachable.
+
+    ``previous``: the last pass's differences; one that persists unchanged is not recorded or
+    alerted again (a periodic pass would otherwise repeat it every few minutes)."""
     follow = getattr(broker, "follow", None)
     report = ReconcileReport(engine.clock.now())
     for attempt in range(2):
         if attempt:  # maybe a fill in flight: look again before blaming anyone
             await asyncio.sleep(settle_seconds)
+        asked = engine.clock.now()
+        in_flight = set(getattr(broker, "in_flight", ()))  # submits the venue may not show yet
         snap = await broker.snapshot(fills_since(engine, lookback_hours))
-        report.ts = snap.ts
-        apply_snapshot(engine, snap, report)
+        busy = frozenset(in_flight | {cid for cid, o in engine.open_orders.items() if o.request.created_ts >= asked})
+        report.ts, report.broker_equity, report.broker_cash = snap.ts, snap.equity, snap.cash
+        apply_snapshot(engine, snap, report, busy)
         if follow is not None:
             for cid in report.adopted:
                 follow(cid)
@@ -235,16 +248,20 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
     report.position_diffs = diffs
     worst = 0
     state = engine.state.state.value
+    new = {s: d for s, d in diffs.items() if (previous or {}).get(s) != d}
     for sym, (ours, venue) in diffs.items():
         delta = venue - ours
         worst = max(worst, abs(delta))
+        if sym not in new:
+            continue
         engine.store.add("risk_events", (snap.ts, "reconcile", sym, float(delta), float(tolerance), state,
                                          f"position differs: ours {ours}, broker {venue}"))
         engine.record_event(snap.ts, "reconcile", f"{sym} position differs: ours {ours}, broker {venue}")
     if worst > tolerance:
         msg = f"positions differ from the broker beyond {tolerance} shares: " + ", ".join(
             f"{s} ours {a} broker {b}" for s, (a, b) in diffs.items())
-        _alert(engine, snap.ts, msg, diffs)
+        if new:
+            _alert(engine, snap.ts, msg, diffs)
         change = engine.state.escalate(on_mismatch, msg, RECONCILE_ACTOR, snap.ts)
         if await engine.set_state(change):  # flushes: the alert and risk rows are durable too
             report.escalated_to = on_mismatch
@@ -287,14 +304,21 @@ class Reconciler:
             set_external(self.on_external)
 
     async def run_once(self) -> ReconcileReport:
-        """Reconcile now and open the order gate (start-up calls this before trading)."""
+        """Reconcile now and open the order gate (start-up calls this before trading).
+
+        The gate is not closed here: it is closed from construction until the first pass and
+        from a disconnect until the pass after the reconnect; a periodic pass while trading
+        leaves orders flowing (orders sent meanwhile are ``busy``, never mistaken for lost).
+        """
         async with self._lock:
-            self.broker.accepting_orders = False
-            report = await reconcile(self.engine, self.broker, **self.kw)
+            report = await reconcile(self.engine, self.broker, previous=self._previous(), **self.kw)
             self.last = report
             self.runs += 1
             self.broker.accepting_orders = self.broker.connected
             return report
+
+    def _previous(self) -> dict[str, tuple[int, int]] | None:
+        return self.last.position_diffs if self.last is not None else None
 
     def on_connection(self, up: bool) -> None:
         if self._closing:
@@ -306,8 +330,9 @@ class Reconciler:
             self._spawn(self._on_disconnect(), "broker-disconnected")
 
     def on_external(self, reason: str) -> None:
-        """Activity on a foreign order: one extra pass (coalesced) adopts or records it."""
-        log.warning("broker reports a foreign order", reason=reason)
+        """Activity on a foreign order (or an order whose fate is unknown): one extra pass,
+        coalesced, adopts, resolves or records it."""
+        log.warning("broker asks for a reconciliation pass", reason=reason)
         if not self._external_pending and not self._closing:
             self._external_pending = True
             self._spawn(self._external_pass(), "reconcile-external")
@@ -317,7 +342,7 @@ class Reconciler:
         self._external_pending = False
         try:
             async with self._lock:
-                self.last = await reconcile(self.engine, self.broker, **self.kw)
+                self.last = await reconcile(self.engine, self.broker, previous=self._previous(), **self.kw)
                 self.runs += 1
         except Exception as exc:
             log.warning("reconcile after foreign order failed", error=str(exc))
@@ -368,4 +393,11 @@ async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config) -> R
                      on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours)
     report = await rec.run_once()
     log.info("start-up reconciliation done", summary=report.summary())
+    # sizing uses the engine's own equity (from broker.paper.initial_cash and our fills), not
+    # the account's: say so when they are far apart, so nobody sizes 1M against a 100k account
+    equity = engine.portfolio.equity
+    if report.broker_equity and abs(equity - report.broker_equity) > 0.05 * report.broker_equity:
+        log.warning("engine equity differs from the broker account's; sizing uses the engine's",
+                    engine_equity=round(equity, 2), broker_equity=round(report.broker_equity, 2),
+                    hint="set broker.paper.initial_cash to the account equity")
     return rec

@@ -20,9 +20,9 @@ LAGS = (1, 5, 10, 20, 60)  # closes k bars back, gathered once per batch
 
 def safe_ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
     """num / den, ``fill`` where den is 0 (NaN stays NaN). The batch reference uses the same rule."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
-    return np.where(den == 0.0, fill, out)
+    out = np.full(np.shape(num), fill, dtype=float)
+    np.divide(num, den, out=out, where=den != 0.0)  # NaN != 0, so NaN propagates
+    return out
 
 
 def grow_1d(a: np.ndarray, n: int, fill: float | int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from algobotd.features.core import BatchInputs
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import LagRing, RollingMoments
+from algobotd.features.rolling import LagRing, RollingMoments, StatePart
 
 FAMILY = "cross_asset"
 PCT_WINDOW = 120  # bars of history behind the percentile features
@@ -85,7 +85,7 @@ class CrossAsset:
         self._rets: dict[int, np.ndarray] = {}
         self.grow_symbols(())
 
-    def parts(self) -> list:  # type: ignore[type-arg]
+    def parts(self) -> list[StatePart]:
         return [self.returns]
 
     def grow_symbols(self, symbols: tuple[str, ...]) -> None:

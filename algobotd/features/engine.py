@@ -20,7 +20,7 @@ from algobotd.features import alternative, cross_asset, microstructure, price_vo
 from algobotd.features.core import Core
 from algobotd.features.cross_asset import RefRoles
 from algobotd.features.registry import Registry
-from algobotd.features.rolling import RollingMoments
+from algobotd.features.rolling import RollingMoments, StatePart
 from algobotd.features.sequence import SequenceBuffer
 from algobotd.symbols import SymbolIndex
 
@@ -42,9 +42,8 @@ def configured_registry(cfg: FeaturesConfig) -> Registry:
 
 
 def roles_from(cfg: FeaturesConfig) -> RefRoles:
-    pairs = tuple(tuple(item.split("=", 1)) for item in cfg.sectors)
-    return RefRoles(cfg.index, cfg.vol_index, cfg.curve_long, cfg.curve_short, cfg.curve_kind, cfg.dollar,
-                    pairs)  # type: ignore[arg-type]
+    pairs = tuple((sym, sector) for sym, _, sector in (item.partition("=") for item in cfg.sectors))
+    return RefRoles(cfg.index, cfg.vol_index, cfg.curve_long, cfg.curve_short, cfg.curve_kind, cfg.dollar, pairs)
 
 
 def bar_problems(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,
@@ -93,8 +92,6 @@ class FeatureEngine:
         self.roles = roles_from(cfg)
         self.ca = cross_asset.CrossAsset(n, self.roles)
         self.alt = alternative.Alternative(n, cfg.news_half_life_seconds) if "alternative" in fams else None
-        self._col = np.array([self.registry.index.get(s.name, -1) for s in self.all_features])
-        self._name_col = {name: j for name, j in self.registry.index.items()}
         bar_only = [s.window for s in self.registry if set(s.inputs) <= {"bars"}]
         self.warmup = max(bar_only, default=1)  # valid bars before ``ready``
         self.X = np.full((0, len(self.registry)), np.nan)
@@ -112,7 +109,7 @@ class FeatureEngine:
 
     # --- symbols ---------------------------------------------------------------------------------
 
-    def _parts(self) -> list:  # type: ignore[type-arg]
+    def _parts(self) -> list[StatePart]:
         parts = [self.core.closes, self.core.w14, self.core.w20]
         for fam in (self.pv, self.ms):
             if fam is not None:
@@ -153,6 +150,12 @@ class FeatureEngine:
 
     def update(self, batch: BarBatch) -> np.ndarray:
         """Consume one batch (bars <= batch.ts only); returns ``X`` rows in the batch's symbol order."""
+        # NaN and division by zero are expected (warm-up, missing inputs) and handled by
+        # explicit rules; one errstate per batch is cheaper than one per helper call.
+        with np.errstate(all="ignore"):
+            return self._update(batch)
+
+    def _update(self, batch: BarBatch) -> np.ndarray:
         if self.last_ts is not None and batch.ts <= self.last_ts:
             self._count("duplicate_batch" if batch.ts == self.last_ts else "out_of_order_batch")
             return self.rows(batch)
@@ -176,7 +179,7 @@ class FeatureEngine:
         ret_20 = np.log(x.c / x.lagged[20])
         values: dict[str, np.ndarray] = {}
         if self.pv is not None:
-            values.update(self.pv.update(x, self.core.closes.ago))
+            values.update(self.pv.update(x))
         if self.ms is not None:
             values.update(self.ms.update(x, self.core.closes.ago))
         values.update(self.ca.update(x, ret_20))

@@ -28,15 +28,16 @@ def ofi_from_quote_path(bid: np.ndarray, bid_size: np.ndarray, ask: np.ndarray, 
 
 
 def tick_rule_volume(price: np.ndarray, size: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(buy volume, sell volume) per symbol by the tick rule (axis 0 = trades in time order).
+    """(buy volume, sell volume) per symbol by the tick rule (axis 0 = trades in time order;
+    any trailing shape, ``reference`` has it without axis 0).
 
     A trade above the previous price is a buy, below a sell, equal keeps the previous sign;
     the first trade compares with ``reference`` (e.g. the previous close). Trades whose
     sign stays unknown are split evenly.
     """
-    prev = np.vstack([reference[None, :], price[:-1]])
+    prev = np.concatenate([reference[None], price[:-1]], axis=0)
     sign = np.sign(price - prev)
-    k = np.arange(sign.shape[0])[:, None]
+    k = np.arange(sign.shape[0]).reshape(-1, *([1] * (sign.ndim - 1)))
     last = np.maximum.accumulate(np.where(sign != 0, k, -1), axis=0)  # latest non-zero tick
     carried = np.where(last >= 0, np.take_along_axis(sign, np.maximum(last, 0), axis=0), 0.0)
     buy = np.where(carried > 0, size, np.where(carried == 0, size / 2.0, 0.0)).sum(axis=0)

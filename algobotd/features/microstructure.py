@@ -9,6 +9,7 @@ bar-return signs, a bar-level point of control).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import ndtr
@@ -16,7 +17,7 @@ from scipy.special import ndtr
 from algobotd.features.core import BatchInputs, safe_ratio, tiny
 from algobotd.features.price_volume import zscore
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import LagRing, RollingExtrema, RollingMoments
+from algobotd.features.rolling import LagRing, RollingExtrema, RollingMoments, StatePart
 
 FAMILY = "microstructure"
 BARS, QUOTES, TRADES = ("bars",), ("bars", "quotes"), ("bars", "trades")
@@ -72,11 +73,11 @@ class Microstructure:
         self.short = RollingMoments(20, n_symbols, 11, pairs=((DC, DC_LAG),))
         self.long = RollingMoments(60, n_symbols, 5, pairs=((L_R, L_KX),))
         self.prev = np.full((n_symbols, 4), np.nan)  # previous high, low, close change, spread
-        self.max_volume = RollingExtrema(60, n_symbols, 1.0)
+        self.max_volume = RollingExtrema(60, n_symbols)
         self.profile_tp = LagRing(PROFILE_WINDOW, n_symbols)
         self.profile_v = LagRing(PROFILE_WINDOW, n_symbols)
 
-    def parts(self) -> list:  # type: ignore[type-arg]
+    def parts(self) -> list[StatePart]:
         return [self.short, self.long, self.max_volume, self.profile_tp, self.profile_v]
 
     def grow(self, n: int) -> None:
@@ -84,7 +85,8 @@ class Microstructure:
             part.grow(n)
         self.prev = np.concatenate([self.prev, np.full((n - self.prev.shape[0], 4), np.nan)])
 
-    def update(self, x: BatchInputs, closes_ago) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    def update(self, x: BatchInputs, closes_ago: Callable[[np.ndarray, np.ndarray], np.ndarray]
+               ) -> dict[str, np.ndarray]:
         cols, c, r, v = x.cols, x.c, x.r, x.v
         out: dict[str, np.ndarray] = {}
         # --- quotes -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 
 from algobotd.features.core import BatchInputs, safe_ratio, tiny
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import Ewma, RollingExtrema, RollingMoments
+from algobotd.features.rolling import Ewma, RollingExtrema, RollingMoments, StatePart
 
 FAMILY = "price_volume"
 BARS = ("bars",)
@@ -66,8 +66,7 @@ def specs() -> list[FeatureSpec]:
 def zscore(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """(x - mean) / std, 0 for a constant window (variance at rounding-noise level)."""
     flat = var <= tiny(mean)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (x - mean) / np.sqrt(var)
+    z = (x - mean) / np.sqrt(var)  # the engine runs under np.errstate(all="ignore")
     return np.where(flat, np.where(np.isnan(var), np.nan, 0.0), z)
 
 
@@ -75,8 +74,7 @@ def correlation(cov: np.ndarray, var_a: np.ndarray, var_b: np.ndarray, scale_a: 
                 scale_b: np.ndarray) -> np.ndarray:
     """cov / (sd_a sd_b), NaN when either side is constant."""
     flat = (var_a <= tiny(scale_a)) | (var_b <= tiny(scale_b))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = cov / np.sqrt(var_a * var_b)
+    rho = cov / np.sqrt(var_a * var_b)
     return np.where(flat, np.nan, rho)
 
 
@@ -87,18 +85,19 @@ class PriceVolume:
         self.columns = {5: (C, R), 10: (C, R, UP), 14: (GAIN, LOSS), 20: every, 60: every}
         self.windows = {w: RollingMoments(w, n_symbols, len(src), pairs=((C, LV), (R, RI)) if src == every else ())
                         for w, src in self.columns.items()}
-        self.highs = {w: RollingExtrema(w, n_symbols, 1.0) for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
-        self.lows = {w: RollingExtrema(w, n_symbols, -1.0) for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
+        # rolling high (max of highs) and rolling low (min of lows) share one structure per window
+        self.extrema = {w: RollingExtrema(w, n_symbols, (1.0, -1.0))
+                        for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
         self.ema = Ewma((12.0, 26.0, 9.0), n_symbols, (26, 26, 34))
 
-    def parts(self) -> list:  # type: ignore[type-arg]
-        return [*self.windows.values(), *self.highs.values(), *self.lows.values(), self.ema]
+    def parts(self) -> list[StatePart]:
+        return [*self.windows.values(), *self.extrema.values(), self.ema]
 
     def grow(self, n: int) -> None:
         for part in self.parts():
             part.grow(n)
 
-    def update(self, x: BatchInputs, closes_ago) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    def update(self, x: BatchInputs) -> dict[str, np.ndarray]:
         c, r = x.c, x.r
         dc = c - x.prev_c
         row = np.empty((c.size, 10))
@@ -118,9 +117,9 @@ class PriceVolume:
             src = self.columns[w]
             win.push(cols, row if len(src) == 10 else row[:, src])
             st[w] = win.stats(cols)
-        for w in self.highs:
-            self.highs[w].push(cols, x.h)
-            self.lows[w].push(cols, x.l)
+        hl = np.stack([x.h, x.l], axis=1)
+        for ext in self.extrema.values():
+            ext.push(cols, hl)
         out: dict[str, np.ndarray] = {}
         for k in RET_LAGS:
             out[f"ret_{k}"] = np.log(c / x.lagged[k])
@@ -139,14 +138,13 @@ class PriceVolume:
         s20 = st[20]
         out["boll_z_20"] = zscore(c, s20.mean[:, C], s20.var[:, C])
         out["atr_14"] = x.atr14 / c
-        highs = {w: ext.query(cols) for w, ext in self.highs.items()}
-        lows = {w: ext.query(cols) for w, ext in self.lows.items()}
+        ext = {w: e.query(cols) for w, e in self.extrema.items()}  # (values, ages), column 0 high, 1 low
         for w in RSV_WINDOWS:
-            hi, lo = highs[w][0], lows[w][0]
+            hi, lo = ext[w][0][:, 0], ext[w][0][:, 1]
             out[f"rsv_{w}"] = safe_ratio(c - lo, hi - lo, 0.5)
         for w in AROON_WINDOWS:
-            out[f"high_age_{w}"] = highs[w][1] / w
-            out[f"low_age_{w}"] = lows[w][1] / w
+            out[f"high_age_{w}"] = ext[w][1][:, 0] / w
+            out[f"low_age_{w}"] = ext[w][1][:, 1] / w
         for w in UP_WINDOWS:
             out[f"up_share_{w}"] = st[w].mean[:, 2]  # UP is the third column of windows 10 and 20
         for w in LONG_WINDOWS:

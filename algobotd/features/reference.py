@@ -14,6 +14,7 @@ between their updates; news and options are events on the batch timeline.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -201,7 +202,7 @@ def micro_features(d: pd.DataFrame, c: np.ndarray, r: np.ndarray, v: np.ndarray,
 # --- reference series, events and assembly ------------------------------------------------------
 
 
-def own_time(values: np.ndarray, fn) -> np.ndarray:  # type: ignore[no-untyped-def]
+def own_time(values: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``fn`` to the finite entries of a timeline series, then hold results between them."""
     present = np.isfinite(values)
     out = np.full(len(values), np.nan)
@@ -278,7 +279,11 @@ FLOW = ("ofi", "bid_size", "ask_size", "buy_volume", "sell_volume")
 def reference_features(batches: list[BarBatch], cfg: FeaturesConfig | None = None) -> tuple[list[str], np.ndarray]:
     """Feature names and ``X[t, symbol, feature]`` after each batch (symbols in first-seen order),
     as the engine would hold them after ``update(batches[t])``."""
-    cfg = cfg or FeaturesConfig()
+    with np.errstate(all="ignore"):
+        return _reference_features(batches, cfg or FeaturesConfig())
+
+
+def _reference_features(batches: list[BarBatch], cfg: FeaturesConfig) -> tuple[list[str], np.ndarray]:
     names = list(full_registry().select(cfg.disabled_families, cfg.disabled).names)
     order: dict[str, int] = {}
     accepted, last_ts = [], None

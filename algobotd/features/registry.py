@@ -10,7 +10,7 @@ often missing; its non-proxy sibling needs the real input and is NaN without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 FAMILIES = ("price_volume", "microstructure", "cross_asset", "alternative")
@@ -46,7 +46,7 @@ class Registry:
     def __len__(self) -> int:
         return len(self.specs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[FeatureSpec]:
         return iter(self.specs)
 
     def __contains__(self, name: object) -> bool:

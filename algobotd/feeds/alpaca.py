@@ -31,7 +31,7 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-from algobotd.brokers.alpaca import api_failure, resolve_keys, with_timeout
+from algobotd.brokers.alpaca_common import api_failure, resolve_keys, with_timeout, ws_params
 from algobotd.brokers.base import BrokerError
 from algobotd.config import AlpacaConfig, ConfigError, FeedConfig
 from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, Quote, Trade
@@ -71,7 +71,7 @@ class _DataStream(StockDataStream):
 
 class AlpacaFeed:
     def __init__(self, cfg: FeedConfig, acfg: AlpacaConfig, clock: Callable[[], int] | None = None,
-                 reconnect_min: float = 1.0, reconnect_max: float = 30.0, connect_timeout: float = 15.0) -> None:
+                 connect_timeout: float = 15.0) -> None:
         if not cfg.symbols:
             raise ConfigError("feed.symbols", "required with feed.kind = \"alpaca\" (e.g. [\"AAPL\", \"MSFT\"])")
         if cfg.bar_seconds % ALPACA_BAR_SECONDS:
@@ -81,7 +81,7 @@ class AlpacaFeed:
         self.bar_seconds = cfg.bar_seconds
         self._keys = resolve_keys(acfg)  # missing keys fail at assembly, before anything connects
         self._now = clock or time.time_ns
-        self.reconnect = (reconnect_min, reconnect_max)
+        self.reconnect = (acfg.reconnect_initial_seconds, acfg.reconnect_max_seconds)
         self.connect_timeout = connect_timeout
         self.barclock = BarClock(self.symbols, cfg.bar_seconds, cfg.grace_seconds, source_seconds=ALPACA_BAR_SECONDS)
         self._queue: asyncio.Queue[BarBatch] = asyncio.Queue()
@@ -107,7 +107,7 @@ class AlpacaFeed:
             return
         key, secret = self._keys
         s = _DataStream(self._on_state, key, secret, raw_data=True, feed=DataFeed(self.acfg.data_feed),
-                        url_override=self.acfg.data_stream_url or None)
+                        url_override=self.acfg.data_stream_url or None, websocket_params=ws_params(self.acfg))
         s._reconnect_min_backoff, s._reconnect_max_backoff = self.reconnect
         s._max_frame_size = 1 << 20
         s.subscribe_bars(self._on_bar, *self.symbols)

@@ -34,49 +34,56 @@ def _cents(x: np.ndarray) -> np.ndarray:
     return np.round(x * 100.0) / 100.0
 
 
-def bar_flow(g: np.random.Generator, o: np.ndarray, c: np.ndarray, bid: np.ndarray, ask: np.ndarray,
-             volume: np.ndarray, depth: np.ndarray) -> IntrabarFlow:
-    n = o.size
-    frac = np.linspace(0.0, 1.0, QUOTE_STEPS)[:, None]
-    half = (ask - bid) / 2.0
-    mid = np.exp(np.log(o) + frac * np.log(c / o)) * np.exp(g.normal(0.0, 2e-4, (QUOTE_STEPS, n)) * (1 - frac))
+def bar_flow(o: np.ndarray, c: np.ndarray, bid: np.ndarray, ask: np.ndarray, volume: np.ndarray,
+             depth: np.ndarray, draws: dict[str, np.ndarray]) -> IntrabarFlow:
+    """Flow of a chunk of bars: price arrays ``[bars, n]``, draws ``[bars, steps, n]``;
+    the returned arrays are ``[bars, n]``."""
+    frac = np.linspace(0.0, 1.0, QUOTE_STEPS)[None, :, None]
+    half = ((ask - bid) / 2.0)[:, None, :]
+    lo, lc = np.log(o)[:, None, :], np.log(c / o)[:, None, :]
+    mid = np.exp(lo + frac * lc) * np.exp(draws["mid"] * (1 - frac))
     qb = _cents(mid - half)
     qa = np.maximum(_cents(mid + half), qb + 0.01)
-    qb[-1], qa[-1] = bid, ask  # the path ends on the batch's quote
-    sb = np.rint(depth * g.lognormal(0.0, 0.5, (QUOTE_STEPS, n)))
-    sa = np.rint(depth * g.lognormal(0.0, 0.5, (QUOTE_STEPS, n)))
-    ofi = ofi_from_quote_path(qb, sb, qa, sa)
-    tfrac = np.linspace(0.0, 1.0, TRADE_STEPS)[:, None]
-    tmid = np.exp(np.log(o) + tfrac * np.log(c / o))
-    side = np.where(g.random((TRADE_STEPS, n)) < 0.5 + 0.3 * np.sign(c - o), 1.0, -1.0)
+    qb[:, -1], qa[:, -1] = bid, ask  # the path ends on the batch's quote
+    sb = np.rint(depth * draws["bid_size"])
+    sa = np.rint(depth * draws["ask_size"])
+    ofi = ofi_from_quote_path(*(np.moveaxis(a, 1, 0) for a in (qb, sb, qa, sa)))
+    tfrac = np.linspace(0.0, 1.0, TRADE_STEPS)[None, :, None]
+    tmid = np.exp(lo + tfrac * lc)
+    side = np.where(draws["side"] < 0.5 + 0.3 * np.sign(c - o)[:, None, :], 1.0, -1.0)
     price = _cents(tmid + side * half)
-    w = g.random((TRADE_STEPS, n)) + 0.05
-    size = volume * w / w.sum(axis=0)
-    buy, sell = tick_rule_volume(price, size, o)
-    return IntrabarFlow(ofi=ofi, bid_size=sb[-1], ask_size=sa[-1], buy_volume=buy, sell_volume=sell)
+    w = draws["weight"] + 0.05
+    size = volume[:, None, :] * w / w.sum(axis=1, keepdims=True)
+    buy, sell = tick_rule_volume(np.moveaxis(price, 1, 0), np.moveaxis(size, 1, 0), o)
+    return IntrabarFlow(ofi=ofi, bid_size=sb[:, -1], ask_size=sa[:, -1], buy_volume=buy, sell_volume=sell)
 
 
-def options_snapshots(g: np.random.Generator, batch: BarBatch, bar: int, phase: np.ndarray,
-                      vol_annual: np.ndarray) -> list[OptionsSnapshot]:
-    due = np.flatnonzero((bar - phase) % OPTIONS_EVERY == 0)
-    if due.size == 0:
-        return []
-    k = due.size
-    z = g.standard_normal((k, 4))
-    move = np.log(batch.close[due] / batch.open[due]) / np.maximum(vol_annual[due] / np.sqrt(252 * 390), 1e-9)
-    atm = vol_annual[due] * np.exp(0.1 * z[:, 0] - 0.05 * np.clip(move, -3, 3))
+def options_snapshots(batches: list[BarBatch], due: np.ndarray, z: np.ndarray, base: np.ndarray,
+                      vol_annual: np.ndarray) -> list[list[OptionsSnapshot]]:
+    """Snapshots per batch for the ``due[bars, n]`` symbols (``z``: [bars, n, 3], ``base``: [bars, n, 2])."""
+    out: list[list[OptionsSnapshot]] = [[] for _ in batches]
+    rows, cols = np.nonzero(due)
+    if rows.size == 0:
+        return out
+    o = np.array([batches[r].open[c] for r, c in zip(rows.tolist(), cols.tolist())])
+    c_ = np.array([batches[r].close[c] for r, c in zip(rows.tolist(), cols.tolist())])
+    z, base, vol = z[rows, cols], base[rows, cols], vol_annual[cols]
+    move = np.log(c_ / o) / np.maximum(vol / np.sqrt(252 * 390), 1e-9)
+    atm = vol * np.exp(0.1 * z[:, 0] - 0.05 * np.clip(move, -3, 3))
     put_iv = atm * (1.08 + 0.03 * np.abs(z[:, 1]) + 0.02 * np.clip(-move, 0, 3))
-    call_iv = atm * (0.96 + 0.02 * z[:, 2])
-    base = g.poisson(200.0, (k, 2)).astype(float)
+    call_iv = np.maximum(atm * (0.96 + 0.02 * z[:, 2]), 0.01)
     tilt = np.exp(-0.3 * np.clip(move, -3, 3))
-    ts = batch.ts + 1
-    return [OptionsSnapshot(batch.symbols[i], ts, float(cv), float(pv), float(a), float(p), float(cc))
-            for i, cv, pv, a, p, cc in zip(due.tolist(), (base[:, 0] / tilt).tolist(), (base[:, 1] * tilt).tolist(),
-                                            atm.tolist(), put_iv.tolist(), np.maximum(call_iv, 0.01).tolist())]
+    for r, i, cv, pv, a, p, cc in zip(rows.tolist(), cols.tolist(), (base[:, 0] / tilt).tolist(),
+                                      (base[:, 1] * tilt).tolist(), atm.tolist(), put_iv.tolist(), call_iv.tolist()):
+        b = batches[r]
+        out[r].append(OptionsSnapshot(b.symbols[i], b.ts + 1, cv, pv, a, p, cc))
+    return out
 
 
 class SimFlow:
     """Attaches flow and options to the simulator's batches (``SimFeed._make_batches``)."""
+
+    CHUNK = 64  # bars drawn and computed together (a fixed grid within each day)
 
     def __init__(self, seed: int, symbols: tuple[str, ...], daily_volume: np.ndarray, vol_annual: np.ndarray,
                  bars_per_day: int) -> None:
@@ -85,9 +92,46 @@ class SimFlow:
         self.vol_annual = vol_annual
         self.phase = np.array([zlib.crc32(s.encode()) % OPTIONS_EVERY for s in symbols])
         self.bars_per_day = bars_per_day
+        self._cache: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
+
+    def _draws(self, day: int, chunk: int, n: int) -> dict[str, np.ndarray]:
+        """Draws of one chunk of the day's grid: the same whichever bar a run starts at."""
+        key = (day, chunk)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        g = np.random.Generator(np.random.PCG64([self.seed, _TAG_FLOW, day + _DAY_OFFSET, chunk]))
+        C = self.CHUNK
+        normal = g.standard_normal((C, 3 * QUOTE_STEPS + 5, n))
+        uniform = g.random((C, 2 * TRADE_STEPS, n))
+        q = QUOTE_STEPS
+        draws = {"mid": 2e-4 * normal[:, :q], "bid_size": np.exp(0.5 * normal[:, q: 2 * q]),
+                 "ask_size": np.exp(0.5 * normal[:, 2 * q: 3 * q]),
+                 "opt_z": np.moveaxis(normal[:, 3 * q: 3 * q + 3], 1, 2),
+                 # contract counts around 200 (normal approximation of a Poisson)
+                 "opt_base": np.maximum(np.rint(200.0 + np.sqrt(200.0) * np.moveaxis(normal[:, 3 * q + 3:], 1, 2)), 0.0),
+                 "side": uniform[:, :TRADE_STEPS], "weight": uniform[:, TRADE_STEPS:]}
+        self._cache = (key, draws)
+        return draws
 
     def attach(self, day: int, j0: int, batches: list[BarBatch]) -> None:
-        for j, batch in enumerate(batches, start=j0):
-            g = np.random.Generator(np.random.PCG64([self.seed, _TAG_FLOW, day + _DAY_OFFSET, j]))
-            batch.flow = bar_flow(g, batch.open, batch.close, batch.bid, batch.ask, batch.volume, self.depth)
-            batch.options = options_snapshots(g, batch, day * self.bars_per_day + j, self.phase, self.vol_annual)
+        if not batches:
+            return
+        n = len(batches[0])
+        j = j0
+        while j < j0 + len(batches):
+            chunk, offset = divmod(j, self.CHUNK)
+            take = min(self.CHUNK - offset, j0 + len(batches) - j)
+            sub = batches[j - j0: j - j0 + take]
+            full = self._draws(day, chunk, n)
+            draws = {k: v[offset: offset + take] for k, v in full.items()}
+            stack = lambda name: np.stack([getattr(b, name) for b in sub])  # noqa: E731
+            flow = bar_flow(stack("open"), stack("close"), stack("bid"), stack("ask"), stack("volume"),
+                            self.depth, draws)
+            bars = day * self.bars_per_day + np.arange(j, j + take)
+            due = (bars[:, None] - self.phase[None, :]) % OPTIONS_EVERY == 0
+            snaps = options_snapshots(sub, due, draws["opt_z"], draws["opt_base"], self.vol_annual)
+            for i, batch in enumerate(sub):
+                batch.flow = IntrabarFlow(flow.ofi[i], flow.bid_size[i], flow.ask_size[i], flow.buy_volume[i],
+                                          flow.sell_volume[i])
+                batch.options = snaps[i]
+            j += take

@@ -27,6 +27,7 @@ from algobotd.domain import BarBatch
 from algobotd.features.engine import FeatureEngine
 from algobotd.models.base import Prediction
 from algobotd.models.registry import ModelRegistry, new_model_id
+from algobotd.models.retrain import EnsembleRetrainer
 from algobotd.models.stack import AdaptiveWeights, confidence, effective_weights, row_ic
 from algobotd.models.train import Bundle, SequenceLearner
 
@@ -67,7 +68,9 @@ class EnsembleModel:
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
         self._training: Future[dict[str, Any]] | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._history: collections.deque[BarBatch] = collections.deque(maxlen=max(mc.min_train_bars * 4, 2000))
+        # recent history: the first training (no champion) and challenger retrains train on it
+        self.recent: collections.deque[BarBatch] = collections.deque(maxlen=max(mc.min_train_bars * 2, 1000))
+        self.retrainer = EnsembleRetrainer(self)  # the ops monitor's Retrainer (drift / `ctl retrain`)
         self._past: collections.deque[tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]] = collections.deque()
         self._sym_key: tuple[str, ...] | None = None
         self._pos = np.zeros(0, dtype=np.int64)
@@ -133,13 +136,13 @@ class EnsembleModel:
         mc = self.cfg.model
         if self.bundle is not None or self._training is not None or not mc.train_on_start:
             return
-        if len(self._history) < mc.min_train_bars or self.last_error is not None:
+        if len(self.recent) < mc.min_train_bars or self.last_error is not None:
             return
         if self._pool is None:  # spawn: no forked copy of the event loop, the store or sockets
             self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         mid = new_model_id()
-        self._training = self._pool.submit(train_job, self.cfg, list(self._history), mid)
-        log.info("training on warm-up history in the background", model_id=mid, bars=len(self._history))
+        self._training = self._pool.submit(train_job, self.cfg, list(self.recent), mid)
+        log.info("training on warm-up history in the background", model_id=mid, bars=len(self.recent))
 
     # --- per batch --------------------------------------------------------------------------
 
@@ -154,8 +157,8 @@ class EnsembleModel:
             self._past.clear()
         close = np.where(batch.valid, batch.close, np.nan)
         sigma = self._track_vol(close, n)
+        self.recent.append(batch)
         if self.bundle is None:
-            self._history.append(batch)
             self._maybe_train()
             return Prediction(np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool), {})
         b = self.bundle
@@ -221,7 +224,7 @@ class EnsembleModel:
             "mean_confidence": None if np.isnan(self.last_confidence) else round(self.last_confidence, 4),
             "unavailable": dict(b.unavailable) if b is not None else {},
             "oos": (b.metrics.get("ensemble") if b is not None else None),
-            "error": self.last_error, "history_bars": len(self._history),
+            "error": self.last_error, "history_bars": len(self.recent),
         }
 
     def close(self) -> None:

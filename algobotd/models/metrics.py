@@ -4,6 +4,8 @@ IC is computed per date across symbols (the cross-sectional IC that matters for 
 universe). With fewer than ``min_cross`` symbols (a real data set of one or two indices)
 a per-date IC does not exist, so the IC is computed on blocks of ``block`` consecutive dates,
 pooled across symbols (a time-series IC); ICIR is then mean / std of those block ICs.
+Blocks are long (252 bars) on purpose: demeaning within a short block biases the IC of any
+level-like score (a random walk's momentum scores IC -0.18 on 21-bar blocks, -0.01 on 252).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _rank_rows(a: np.ndarray) -> np.ndarray:
 
 
 def ic_series(score: np.ndarray, label: np.ndarray, rank: bool = False, min_cross: int = 5,
-              block: int = 21) -> np.ndarray:
+              block: int = 252) -> np.ndarray:
     """One IC per date (cross-section) or per block of dates (time series); NaN-free."""
     s, y = np.asarray(score, float), np.asarray(label, float)
     if s.shape[1] >= min_cross:

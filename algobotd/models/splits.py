@@ -49,6 +49,8 @@ def purged_holdout(train: np.ndarray, end: np.ndarray, frac: float = 0.2,
         return train, train[:0]
     cut = int(train[int(len(train) * (1 - frac))])
     fit = train[(train < cut) & (e[train] < cut - embargo)]
+    if fit.size < 10:  # too short to purge and still fit: no early stopping rather than no model
+        return train, train[:0]
     return fit, train[train >= cut]
 
 

@@ -178,7 +178,7 @@ def train(panel: Panel, spec: TrainSpec, model_id: str = "", log: Any = None) ->
                                "baseline": evaluate(pick(panel.baseline), pick(y)),
                                "fit_seconds": {m: round(v / len(splits), 3) for m, v in timing.items()},
                                "folds": len(splits), "label": labels.kind, "horizon": spec.horizon,
-                               "eval_bars": int(eval_t.size), "symbols": N}
+                               "eval_bars": int(eval_t.size), "eval_from": int(eval_t.min()), "symbols": N}
     best = max((metrics["models"][m]["ic"] for m in names), key=lambda v: -np.inf if v != v else v)
     metrics["ensemble_beats_best_model"] = bool(metrics["ensemble"]["ic"] > best)
     # the deployable bundle

@@ -24,6 +24,7 @@ import httpx
 from algobotd.config import AlertChannelConfig
 
 DISCORD_LIMIT = 2000  # characters in a Discord message
+SMTPS_PORT = 465
 
 
 class DeliveryError(Exception):
@@ -152,11 +153,13 @@ class EmailChannel:
     async def send(self, alert: Alert) -> None:
         cfg = self.cfg
         password = _secret(self.env, cfg.password_env, f"channel {self.name} password") if cfg.password_env else None
-        tls = ssl.create_default_context(cafile=cfg.smtp_ca_file or None) if cfg.starttls else None
+        implicit_tls = cfg.smtp_port == SMTPS_PORT  # port 465 speaks TLS from the first byte
+        tls = ssl.create_default_context(cafile=cfg.smtp_ca_file or None) if cfg.starttls or implicit_tls else None
         try:
             await aiosmtplib.send(self.message(alert), hostname=cfg.smtp_host, port=cfg.smtp_port,
-                                  start_tls=cfg.starttls, tls_context=tls, username=cfg.username or None,
-                                  password=password, timeout=self.timeout)
+                                  use_tls=implicit_tls, start_tls=cfg.starttls and not implicit_tls,
+                                  tls_context=tls, username=cfg.username or None, password=password,
+                                  timeout=self.timeout)
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx is a definitive refusal (bad recipient, auth); 4xx is "try later"
             raise DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500) from None

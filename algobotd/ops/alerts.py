@@ -14,6 +14,8 @@ append. The :class:`Outbox` task then
 
 Deduplication is the primary key: the same ``alert_id`` is stored (and so sent) once; ids
 are deterministic (:func:`alert_id`), so a replayed event after a restart is the same alert.
+On top, the same kind + level + message routed again within ``alerts.dedup_seconds`` is
+marked ``duplicate`` (a condition re-reported on every pass pages nobody twice).
 Everything touching DuckDB runs on the writer's thread: the event loop never waits on it.
 """
 
@@ -39,6 +41,8 @@ from algobotd.store.writer import StoreWriter
 log = structlog.get_logger(__name__)
 
 LEVEL_RANK = {name: i for i, name in enumerate(ALERT_LEVELS)}
+# every fill is its own trade (two fills can read alike): never folded by the text window
+DISTINCT_KINDS = frozenset({"fill"})
 BATCH = 200  # deliveries per pass: a large backlog drains over a few passes
 
 
@@ -94,6 +98,7 @@ class Outbox:
         self._build_channels(cfg)
         self._wake = asyncio.Event()
         self.counts: dict[str, int] = {}
+        self._recent: dict[tuple[str, str, str], int] = {}  # (kind, level, message) -> when last routed
         self.delivered = 0
         self.last_error: str | None = None
 
@@ -160,6 +165,9 @@ class Outbox:
                     except json.JSONDecodeError:
                         body = {"message": str(payload)}
                     body.setdefault("raised_at", ts.isoformat() if ts else None)
+                    if self._repeat(kind, level, str(body.get("message", "")), now):
+                        con.execute("UPDATE alerts SET status = 'duplicate' WHERE alert_id = ?", [aid])
+                        continue
                     targets = self.router.channels(kind, level, body)
                     for ch in targets:
                         con.execute("INSERT OR IGNORE INTO alerts (alert_id, ts, kind, level, channel, payload, status, attempts, "
@@ -174,6 +182,20 @@ class Outbox:
         expiry = _utc(now - int(self.cfg.expire_seconds * 1e9))
         con.execute("UPDATE alerts SET status = 'expired' WHERE status = 'pending' AND coalesce(channel, '') <> '' "
                     "AND ts < ?", [expiry])
+
+    def _repeat(self, kind: str, level: str, message: str, now: int) -> bool:
+        """The same alert text again within ``dedup_seconds`` (a condition re-reported every pass)."""
+        if kind in DISTINCT_KINDS:
+            return False
+        key = (kind, level, message)
+        last = self._recent.get(key)
+        window = int(self.cfg.dedup_seconds * 1e9)
+        if last is not None and now - last < window:
+            return True
+        self._recent[key] = now
+        if len(self._recent) > 10_000:  # forget what is outside the window
+            self._recent = {k: t for k, t in self._recent.items() if now - t < window}
+        return False
 
     def _due(self, con: duckdb.DuckDBPyConnection, now: int) -> list[Alert]:
         rows = con.execute(

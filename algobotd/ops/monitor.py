@@ -37,6 +37,8 @@ from algobotd.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
 
+UNSCORED_DAYS = 30
+BASE_LOOKBACK_DAYS = 7  # how far back the bar a prediction saw may be (weekends, halted symbols)
 MIN_HISTORY = 5  # past windows needed before the degradation rule means anything
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
 
@@ -108,15 +110,26 @@ class StoreBarFeatures:
 def fill_actuals(con: duckdb.DuckDBPyConnection, horizon_bars: int, bar_seconds: int) -> int:
     """Fill ``actual_return`` where the horizon has passed; returns the number of rows filled."""
     bar_us = bar_seconds * 1_000_000
+    newest = con.execute("SELECT max(ts) FROM predictions").fetchone()[0]
+    if newest is None:
+        return 0
+    # a prediction still unscored after a month never will be (delisted symbol): leave it, so
+    # each pass reads only recent rows; bounds are computed first, as constants for the joins
+    oldest = con.execute(
+        "SELECT min(ts) FROM predictions WHERE (actual_return IS NULL OR isnan(actual_return)) AND ts >= ?",
+        [newest - dt.timedelta(days=UNSCORED_DAYS)]).fetchone()[0]
+    if oldest is None:
+        return 0
+    bars_from = oldest - dt.timedelta(days=BASE_LOOKBACK_DAYS)
     con.execute("BEGIN TRANSACTION")
     try:
-        n = con.execute(
+        con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE monitor_fill AS
             WITH p AS (
                 SELECT rowid AS rid, symbol, ts - to_microseconds({bar_us}) AS seen_ts
-                FROM predictions WHERE actual_return IS NULL OR isnan(actual_return)
-            ), b AS (SELECT symbol, ts, close FROM bars WHERE close > 0),
+                FROM predictions WHERE (actual_return IS NULL OR isnan(actual_return)) AND ts >= $oldest
+            ), b AS (SELECT symbol, ts, close FROM bars WHERE close > 0 AND ts >= $bars_from),
             base AS (
                 SELECT p.rid, p.symbol, b.ts AS base_ts, b.close AS c0
                 FROM p ASOF JOIN b ON p.symbol = b.symbol AND p.seen_ts >= b.ts
@@ -125,9 +138,7 @@ def fill_actuals(con: duckdb.DuckDBPyConnection, horizon_bars: int, bar_seconds:
             )
             SELECT tgt.rid, ln(f.close / tgt.c0) AS r
             FROM tgt ASOF JOIN b f ON tgt.symbol = f.symbol AND tgt.target_ts <= f.ts
-            """
-        ).fetchall()
-        del n
+            """, {"oldest": oldest, "bars_from": bars_from})
         filled = con.execute("SELECT count(*) FROM monitor_fill").fetchone()[0]
         con.execute("UPDATE predictions SET actual_return = m.r FROM monitor_fill m WHERE predictions.rowid = m.rid")
         con.execute("DROP TABLE monitor_fill")

@@ -5,7 +5,8 @@
 - ``drawdown``: 1 − equity / high-water mark, same marking -> HALTED;
 - ``position_loss``: the worst single position's loss from entry (the stops' 15% level) -> HALTED;
 - ``reject_rate``: broker rejects + submit errors / orders sent in the last window -> HALTED;
-- ``stale_data``: seconds without market data while the US market is open -> REDUCING;
+- ``stale_data``: seconds without market data while the US market is open, beyond one bar interval
+  + grace + ``stale_data_seconds`` -> REDUCING;
 - ``broker_disconnected``: 1 while the broker session is down -> REDUCING;
 - ``gross_exposure``: shown for the operator; enforced per order by the pre-trade checks.
 
@@ -56,8 +57,11 @@ class PortfolioView:
 
 
 class Breakers:
-    def __init__(self, cfg: RiskConfig) -> None:
+    def __init__(self, cfg: RiskConfig, bar_seconds: float = 0.0, grace_seconds: float = 0.0) -> None:
         self.cfg = cfg
+        # bars arrive once per interval (+ the BarClock's grace): data that old is on time, and
+        # ``stale_data_seconds`` counts from there (else 5-minute bars would always look stale)
+        self.stale_after = cfg.stale_data_seconds + bar_seconds + grace_seconds
         self.last_data_ts: int | None = None
         self._sent: collections.deque[int] = collections.deque()
         self._rejected: collections.deque[int] = collections.deque()
@@ -103,7 +107,7 @@ class Breakers:
                     v.worst_position_loss >= cfg.halt_position_loss_pct, halted),
             Reading("reject_rate", rate, cfg.max_reject_rate,
                     sent >= cfg.reject_min_orders and rate >= cfg.max_reject_rate, halted),
-            Reading("stale_data", stale, cfg.stale_data_seconds, stale >= cfg.stale_data_seconds, reducing),
+            Reading("stale_data", stale, self.stale_after, stale >= self.stale_after, reducing),
             Reading("broker_disconnected", 0.0 if v.broker_connected else 1.0, 1.0, not v.broker_connected, reducing),
             Reading("gross_exposure", gross, cfg.max_gross_pct, gross > cfg.max_gross_pct, None),
         ]

@@ -120,16 +120,30 @@ class RiskHooks:
         return approved
 
     def _still_allowed(self: Engine, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
-        """After the write-ahead barrier: if the state went HALTED meanwhile (operator or breaker
-        during the await), only flatten orders may go; the others are closed as rejected."""
-        if self.state.state is not TradingState.HALTED:
+        """After the write-ahead barrier: the state may have gone down meanwhile (operator or breaker
+        during the await). HALTED: only flatten orders go; REDUCING: only reduce-only ones. The
+        others are closed as rejected (their rows exist already) and never reach the broker."""
+        state = self.state.state
+        if state is TradingState.ACTIVE:
             return orders
-        keep = [o for o in orders if o.reason.startswith(FLATTEN_PREFIX)]
+        qty, held = self._held()
+        held = held.copy()
+        for o in orders:  # these orders are already in pending: look at the books without them
+            held[self.symbols[o.symbol]] -= o.side.sign * o.qty
+        keep: list[OrderRequest] = []
         now = self.clock.now()
         for o in orders:
-            if not o.reason.startswith(FLATTEN_PREFIX):
-                self._on_update(OrderUpdate(o.client_order_id, now, OrderStatus.REJECTED,
-                                            reason=f"risk:{DenyCode.STATE_HALTED.value}: halted before submission"))
+            i, signed = self.symbols[o.symbol], o.side.sign * o.qty
+            reducing = is_reducing(int(qty[i]), signed) and is_reducing(int(held[i]), signed)
+            ok = reducing and (state is TradingState.REDUCING or o.reason.startswith(FLATTEN_PREFIX))
+            if ok:
+                keep.append(o)
+                held[i] += signed
+                continue
+            code = DenyCode.STATE_HALTED if state is TradingState.HALTED else DenyCode.STATE_REDUCING
+            # CANCELED, not REJECTED: our own decision must not count toward the broker reject rate
+            self._on_update(OrderUpdate(o.client_order_id, now, OrderStatus.CANCELED,
+                                        reason=f"risk:{code.value}: {state.value} before submission"))
         return keep
 
     # --- live price updates, timers, start-up ------------------------------------------------

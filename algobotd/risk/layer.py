@@ -48,7 +48,7 @@ class RiskLayer:
         self.trades = TradeStats(n)
         self.vol = VolEstimator(n, cfg.risk.vol_halflife_bars, cfg.risk.vol_min_bars)
         self.stops = StopBook(n, cfg.risk)
-        self.breakers = Breakers(cfg.risk)
+        self.breakers = Breakers(cfg.risk, cfg.feed.bar_seconds, cfg.feed.grace_seconds)
         self.pretrade = PreTrade(cfg.risk, symbols)
         self.quote_ts = np.full(n, NEVER, dtype=np.int64)
         self.trade_ts = np.full(n, NEVER, dtype=np.int64)
@@ -67,7 +67,8 @@ class RiskLayer:
         """A batch's prices: volatility estimates and data freshness (``data_ts`` = bar end)."""
         n = len(batch)
         self._grow(n)
-        self.vol.update(batch.close, batch.valid)
+        ref = batch.refs.get(self.rcfg.market_ref) if self.rcfg.market_ref and batch.refs else None
+        self.vol.update(batch.close, batch.valid, ref if ref is not None and ref > 0 else None)
         quoted = (batch.bid > 0) & (batch.ask >= batch.bid)
         self.quote_ts[:n][quoted] = data_ts
         self.trade_ts[:n][batch.valid] = data_ts

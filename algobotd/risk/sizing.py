@@ -129,8 +129,11 @@ class VolEstimator:
         self.prev = np.full(n_symbols, np.nan)
         self.market_var = 0.0
         self.market_count = 0
+        self.market_prev = math.nan
 
-    def update(self, close: np.ndarray, valid: np.ndarray) -> None:
+    def update(self, close: np.ndarray, valid: np.ndarray, market_price: float | None = None) -> None:
+        """One bar of closes; ``market_price`` is the reference index when the feed has one
+        (else the market return is the equal-weight mean of the symbols' returns)."""
         n = len(close)
         if n > len(self.var):
             self.var, self.count, self.prev = _grown(self.var, n), _grown(self.count, n), _grown(self.prev, n, np.nan)
@@ -146,9 +149,14 @@ class VolEstimator:
         np.copyto(var, lam * var + (1 - lam) * r * r, where=has)
         self.count[:n] += has
         np.copyto(prev, close, where=ok)
-        k = int(np.count_nonzero(has))
-        if k:
-            m = float(r.sum()) / k
+        if market_price is not None:
+            m = math.log(market_price / self.market_prev) if self.market_prev > 0 and market_price > 0 else None
+            if market_price > 0:
+                self.market_prev = market_price
+        else:
+            k = int(np.count_nonzero(has))
+            m = float(r.sum()) / k if k else None
+        if m is not None:
             self.market_var = lam * self.market_var + (1 - lam) * m * m
             self.market_count += 1
 

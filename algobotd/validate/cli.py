@@ -58,11 +58,15 @@ def _positive(flag: str, value: int | None) -> None:
         raise ConfigError(flag, f"must be > 0, got {value}")
 
 
-def _workers(value: int | None) -> int:
+def _workers(value: int | None, cfg: Config) -> int:
     import os
 
     _positive("--workers", value)
-    return value or max(1, os.cpu_count() or 1)
+    return value or cfg.validate.workers or max(1, os.cpu_count() or 1)
+
+
+def _ray(value: str | None, cfg: Config) -> str | None:
+    return value if value is not None else (cfg.validate.ray_address or None)
 
 
 def run_validate(args: argparse.Namespace, cfg: Config) -> int:
@@ -74,12 +78,12 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "data", None) and not Path(args.data).exists():
         raise ConfigError("--data", f"no such file: {args.data}")
     if args.command == "mc":
-        from algobotd.validate.montecarlo import DEFAULT_N, McSpec, format_mc, parse_scenarios, run_montecarlo
+        from algobotd.validate.montecarlo import McSpec, format_mc, parse_scenarios, run_montecarlo
 
-        spec = McSpec(scenarios=parse_scenarios(args.scenarios), n=args.n or DEFAULT_N,
-                      symbols=args.symbols or 20, bars=args.bars or 252,
+        spec = McSpec(scenarios=parse_scenarios(args.scenarios), n=args.n or cfg.validate.mc_paths,
+                      symbols=args.symbols or cfg.validate.mc_symbols, bars=args.bars or cfg.validate.mc_bars,
                       seed=args.seed if args.seed is not None else cfg.feed.sim.seed,
-                      workers=_workers(args.workers), ray_address=args.ray)
+                      workers=_workers(args.workers, cfg), ray_address=_ray(args.ray, cfg))
         result = run_montecarlo(cfg, spec, Path(args.out))
         print(json.dumps(result) if args.json else format_mc(result))
         return 0
@@ -87,14 +91,14 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
         from algobotd.validate.walkforward import WfSpec, format_wf, run_walkforward
 
         wf = WfSpec(data=args.data, bars=args.bars, train_window=args.train_window, test_window=args.test_window,
-                    purge=args.purge, embargo=args.embargo, workers=_workers(args.workers), ray_address=args.ray)
+                    purge=args.purge, embargo=args.embargo, workers=_workers(args.workers, cfg), ray_address=_ray(args.ray, cfg))
         result = run_walkforward(cfg, wf, Path(args.out))
         print(json.dumps(result) if args.json else format_wf(result))
         return 0
     from algobotd.validate.tune import TuneSpec, format_tune, run_tune
 
     ts = TuneSpec(data=args.data, bars=args.bars, trials=args.trials or 24, folds=args.folds or 5,
-                  purge=args.purge, embargo=args.embargo, workers=_workers(args.workers), ray_address=args.ray)
+                  purge=args.purge, embargo=args.embargo, workers=_workers(args.workers, cfg), ray_address=_ray(args.ray, cfg))
     result = run_tune(cfg, ts, Path(args.out))
     print(json.dumps(result) if args.json else format_tune(result))
     return 0

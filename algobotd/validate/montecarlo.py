@@ -111,6 +111,7 @@ def run_montecarlo(cfg: Config, spec: McSpec, out: Path) -> dict[str, Any]:
         "paths_per_second": len(paths) / seconds if seconds > 0 else 0.0,
         "paths": len(paths), "seconds": seconds, "symbols": spec.symbols, "bars": spec.bars, "seed": spec.seed,
         "workers": spec.workers, "backend": "ray" if spec.ray_address is not None else "process-pool",
+        "model": cfg.model.kind, "model_ids": sorted({p.model_id for p in paths}),
         "out": str(out), "report": str(out.with_suffix(".html")),
     }
     write_tables(out, "mc", cfg, result, started, time.time_ns(), _tables(paths, result))

@@ -27,6 +27,7 @@ from algobotd.domain import NS_PER_SECOND, BarBatch
 from algobotd.engine import Engine
 from algobotd.symbols import SymbolIndex
 from algobotd.validate import metrics
+from algobotd.validate.ensemble_bridge import champion_bundle, engine_config, install, is_ensemble, warmup_bars
 from algobotd.validate.scenarios import generate
 
 DAILY = 86_400
@@ -94,6 +95,7 @@ class PathResult:
     reductions: int
     buy_and_hold_return: float
     final_equity: float
+    model_id: str = ""
     equity: np.ndarray | None = field(default=None)  # kept for the first paths only (reports)
 
 
@@ -113,13 +115,19 @@ class Drive:
 
 
 async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], live: list[BarBatch],
-                collect_scores: bool = False) -> Drive:
-    """The engine on simulated time: warm-up batches (no trading), then live batches."""
+                collect_scores: bool = False, bundle: Any = None) -> Drive:
+    """The engine on simulated time: warm-up batches (no trading), then live batches.
+
+    With ``model.kind = "ensemble"`` the engine serves ``bundle`` (default: the registry's
+    champion, loaded once per process)."""
     index = SymbolIndex(symbols)
     clock = SimClock()
     broker = make_broker(cfg, index, clock)
     store = PathStore()
-    engine = Engine(cfg, index, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
+    engine = Engine(engine_config(cfg), index, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
+    if is_ensemble(cfg):
+        install(engine, cfg, bundle if bundle is not None else champion_bundle(cfg.state.dir))
+    engine.store_market_rows = False  # bars/predictions of a path are never read back
     await broker.connect()
     bar_ns = cfg.feed.bar_seconds * NS_PER_SECOND
     for b in warm:  # the same warm-up as assembly.warm_up, from the run's own history
@@ -146,7 +154,7 @@ def counts(store: PathStore) -> tuple[int, int, int]:
 
 async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
                    keep_curve: bool = False) -> PathResult:
-    market = generate(scenario, seed, index, n_symbols, n_bars, cfg.feed.warmup_bars)
+    market = generate(scenario, seed, index, n_symbols, n_bars, warmup_bars(cfg))
     batches = market.batches()
     w = market.warmup
     d = await drive(cfg, market.symbols, batches[:w], batches[w:])
@@ -159,7 +167,7 @@ async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols:
     return PathResult(scenario, index, s["total_return"], s["max_drawdown"], s["sharpe"], s["sortino"],
                       metrics.hit_rate(rets), metrics.turnover(d.engine.traded_value, float(np.mean(equity))),
                       d.engine.fills, trips, halts, reductions, bh,
-                      float(equity[-1]), equity.astype(np.float32) if keep_curve else None)
+                      float(equity[-1]), d.engine.model_id, equity.astype(np.float32) if keep_curve else None)
 
 
 def run_chunk(cfg: Config, tasks: list[tuple[str, int]], seed: int, n_symbols: int, n_bars: int,

@@ -137,7 +137,8 @@ def generate(scenario: str, seed: int, index: int, n_symbols: int, n_bars: int, 
     z = np.abs(r) / day_sd
     volume = np.rint(np.exp(np.log(2e6) + rng.standard_normal(K)) * stress * (0.6 + 0.4 * z)
                      * np.exp(0.25 * rng.standard_normal((T, K))))
-    half = np.maximum((0.5e-4 * stress) * (1.0 + 9.0 * rng.random(K)) * (1.0 + 0.25 * z), 0.005 / close)
+    # never tighter than a cent; capped so a path that crashed to pennies still quotes sensibly
+    half = np.minimum(np.maximum((0.5e-4 * stress) * (1.0 + 9.0 * rng.random(K)) * (1.0 + 0.25 * z), 0.005 / close), 0.1)
     ts = T0_NS + (np.arange(T, dtype=np.int64) - warmup) * NS_PER_DAY
     return PathMarket(symbol_names(K), ts, open_, high, low, close, np.maximum(volume, 1.0),
                       close * np.exp(-half), close * np.exp(half), m, warmup)

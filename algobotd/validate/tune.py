@@ -1,10 +1,11 @@
 """``algobotd tune``: random search over model hyperparameters, scored by out-of-sample IC under
 purged, embargoed K-fold splits; the number of trials feeds the deflated Sharpe ratio.
 
-What is tuned today: the momentum baseline's ``lookback`` and ``vol_window`` (the ensemble was
-not in the tree when this was written). The baseline has no fitted weights, so its score on a
-CV test block does not depend on the training blocks; the splits still decide which bars are
-scored, and a fitted model plugs in by training on ``train`` indices in :func:`evaluate`.
+What is tuned: with ``model.kind = "ensemble"`` its training / stacking keys (boosting rounds,
+deep width, meta ridge, IC half-life, adaptive mix), each CV block scored by a bundle trained
+on the bars before it (forward-only: the trainer needs contiguous history); otherwise the
+momentum baseline's ``lookback`` / ``vol_window`` (no fitted weights, so its score on a block
+does not depend on the training blocks; the splits decide which bars are scored).
 Trials are independent tasks on the local process pool, or Ray tasks with ``--ray``.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 from algobotd.config import Config, ConfigError
 from algobotd.domain import BarBatch
 from algobotd.validate import metrics, report
+from algobotd.validate.ensemble_bridge import ensemble_scores, is_ensemble, train_on, warmup_bars
 from algobotd.validate.pool import run_tasks
 from algobotd.validate.results import clean, num, prepare_result_file, table, write_tables
 from algobotd.validate.signals import close_matrix, forward_returns, long_short_returns, model_scores, purged_kfold, with_model
@@ -70,23 +72,55 @@ def select_baseline(cfg: Config, bars: list[BarBatch], sample_lo: int, sample_hi
     return with_model(cfg, lookback=best[1]), {"lookback": best[1], "train_ic": None if best[0] == -math.inf else best[0]}
 
 
-def sample_params(rng: np.random.Generator, n: int) -> list[dict[str, int]]:
-    """Log-uniform lookback 3..120 and vol window 10..240 bars (distinct draws)."""
-    out: list[dict[str, int]] = []
-    seen: set[tuple[int, int]] = set()
+def sample_params(rng: np.random.Generator, n: int, kind: str = "baseline") -> list[dict[str, Any]]:
+    """Distinct random draws. Baseline: log-uniform lookback 3..120 and vol window 10..240 bars.
+    Ensemble: boosting rounds 20..400 (log), deep width 8..64, meta ridge 1..100 (log), IC
+    half-life 5..60 bars, adaptive mix 0..1."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    logu = lambda lo, hi: math.exp(rng.uniform(math.log(lo), math.log(hi)))  # noqa: E731
     while len(out) < n and len(seen) < 5000:
-        lb = int(round(math.exp(rng.uniform(math.log(3), math.log(120)))))
-        vw = int(round(math.exp(rng.uniform(math.log(10), math.log(240)))))
-        if (lb, vw) not in seen:
-            seen.add((lb, vw))
-            out.append({"lookback": lb, "vol_window": vw})
+        if kind == "ensemble":
+            p: dict[str, Any] = {"gbm_rounds": int(round(logu(20, 400))), "hidden": int(rng.choice([8, 16, 32, 64])),
+                                 "meta_alpha": round(logu(1, 100), 3), "ic_halflife": round(float(rng.uniform(5, 60)), 1),
+                                 "adaptive_mix": round(float(rng.uniform(0, 1)), 2)}
+        else:
+            p = {"lookback": int(round(logu(3, 120))), "vol_window": int(round(logu(10, 240)))}
+        key = tuple(p.values())
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
     return out
 
 
-def evaluate(cfg: Config, params: dict[str, int], bars: list[BarBatch], folds: list[tuple[np.ndarray, np.ndarray]],
-             horizon: int) -> dict[str, Any]:
+def _scores(cfg: Config, params: dict[str, Any], bars: list[BarBatch], folds: list[tuple[np.ndarray, np.ndarray]],
+            purge: int) -> np.ndarray:
+    """Out-of-sample scores on every CV test block (NaN elsewhere).
+
+    Baseline: no weights to fit, one causal pass. Ensemble: for each block a bundle trained on
+    the bars before it (up to ``purge`` bars short of it: every training label ends before the
+    block), then the live EnsembleModel scores the block; the first block has no past and stays NaN.
+    """
+    n_sym = len(bars[0].symbols)
+    if not is_ensemble(cfg):
+        return model_scores(with_model(cfg, kind="baseline", **params).model, bars, n_sym)
+    trial_cfg = with_model(cfg, **params)
+    out = np.full((len(bars), n_sym), np.nan)
+    warm = warmup_bars(trial_cfg)
+    for k, (_train, test) in enumerate(folds):
+        a, b = int(test[0]), int(test[-1]) + 1
+        if a - purge < trial_cfg.model.min_train_bars // 2:
+            continue
+        bundle = train_on(trial_cfg, bars[: a - purge], f"tune-{k}")
+        lo = max(0, a - warm)
+        out[a:b] = ensemble_scores(trial_cfg, bundle, bars[lo:b])[a - lo :]
+    return out
+
+
+def evaluate(cfg: Config, params: dict[str, Any], bars: list[BarBatch], folds: list[tuple[np.ndarray, np.ndarray]],
+             horizon: int, purge: int = 0) -> dict[str, Any]:
     """One trial: OOS IC per purged test block and the signal's long-short returns on those blocks."""
-    scores = model_scores(with_model(cfg, kind="baseline", **params).model, bars, len(bars[0].symbols))
+    scores = _scores(cfg, params, bars, folds, purge)
     _, close = close_matrix(bars)
     fwd = forward_returns(close, horizon)
     ics = [ic_on(scores, fwd, test) for _train, test in folds]
@@ -105,13 +139,14 @@ def run_tune(cfg: Config, spec: TuneSpec, out: Path) -> dict[str, Any]:
     prepare_result_file(cfg, out, "tune")
     started, t0 = time.time_ns(), time.perf_counter()
     bars = asyncio.run(_load(cfg, spec.data, spec.bars or 3000))
-    purge = spec.purge if spec.purge is not None else max(spec.horizon, 5)
+    horizon = cfg.model.horizon if is_ensemble(cfg) else spec.horizon
+    purge = spec.purge if spec.purge is not None else max(horizon, 5)
     embargo = spec.embargo if spec.embargo is not None else 5
     if spec.folds < 2 or len(bars) < spec.folds * (purge + embargo + 20):
         raise ConfigError("--folds", f"{len(bars)} bars are too few for {spec.folds} purged folds")
-    folds = purged_kfold(len(bars), spec.folds, spec.horizon, purge, embargo)
-    trials = sample_params(np.random.default_rng(spec.seed), spec.trials)
-    res = run_tasks(evaluate, [(cfg, p, bars, folds, spec.horizon) for p in trials], spec.workers, spec.ray_address)
+    folds = purged_kfold(len(bars), spec.folds, horizon, purge, embargo)
+    trials = sample_params(np.random.default_rng(spec.seed), spec.trials, "ensemble" if is_ensemble(cfg) else "baseline")
+    res = run_tasks(evaluate, [(cfg, p, bars, folds, horizon, purge) for p in trials], spec.workers, spec.ray_address)
     finite = [r for r in res if math.isfinite(r["ic"])]
     if not finite:
         raise ConfigError("--bars", "no trial produced a finite IC (too few bars or symbols?)")
@@ -123,16 +158,16 @@ def run_tune(cfg: Config, spec: TuneSpec, out: Path) -> dict[str, Any]:
     result = {
         "best": {"params": best["params"], "ic": best["ic"], "ic_std": best["ic_std"], "fold_ic": best["fold_ic"],
                  "sharpe": st["sharpe"], "psr": st["psr"], "dsr": st["dsr"], "min_trl_bars": st["min_trl_bars"]},
-        "trials": len(res), "folds": spec.folds, "purge": purge, "embargo": embargo, "model": "baseline",
+        "trials": len(res), "folds": spec.folds, "purge": purge, "embargo": embargo, "model": cfg.model.kind,
         "search": "random (local pool)" if spec.ray_address is None else "random (Ray tasks)",
         "bars": len(bars), "symbols": len(bars[0].symbols), "seconds": time.perf_counter() - t0,
         "all": [{"params": r["params"], "ic": r["ic"], "sharpe": r["sr"] * math.sqrt(per_year)} for r in res],
         "out": str(out), "report": str(out.with_suffix(".html")),
     }
     result = clean(result)
-    cols = {"trial": np.arange(len(res)), "lookback": np.array([r["params"]["lookback"] for r in res]),
-            "vol_window": np.array([r["params"]["vol_window"] for r in res]),
-            "ic": np.array([r["ic"] for r in res], dtype=float), "sharpe": srs * math.sqrt(per_year)}
+    cols: dict[str, Any] = {"trial": np.arange(len(res))}
+    cols.update({k: np.array([r["params"][k] for r in res]) for k in res[0]["params"]})
+    cols.update({"ic": np.array([r["ic"] for r in res], dtype=float), "sharpe": srs * math.sqrt(per_year)})
     write_tables(out, "tune", cfg, result, started, time.time_ns(), {"tune_trials": cols})
     curve = np.cumprod(1.0 + best["returns"])
     report.write_html(out.with_suffix(".html"), "algobotd tune", f"<p>{format_tune(result)}</p>".replace("\n", "<br>"), [

@@ -25,10 +25,11 @@ import numpy as np
 from algobotd.config import Config, ConfigError
 from algobotd.domain import BarBatch
 from algobotd.validate import metrics, report
+from algobotd.validate.ensemble_bridge import base_model_ic, is_ensemble, train_on, warmup_bars
 from algobotd.validate.paths import counts, drive
 from algobotd.validate.pool import run_tasks
 from algobotd.validate.results import clean, num, pct, prepare_result_file, table, write_tables
-from algobotd.validate.signals import close_matrix, forward_returns, label_end
+from algobotd.validate.signals import close_matrix, forward_returns, label_end, with_model
 
 KEYS = ("total_return", "sharpe", "max_drawdown", "turnover", "ic", "buy_and_hold_return")
 
@@ -116,15 +117,23 @@ def run_fold(cfg: Config, fold: Fold, bars: list[BarBatch], offset: int, horizon
     # train window only warms the model up); none of it at or after the test window
     train_bars = bars[: rel(fold.last_train_sample) + horizon + 1]
     assert train_bars[-1].ts <= fold.label_end_max_ns < fold.test_start_ns
-    chosen, sel = select_baseline(cfg, train_bars, rel(fold.train_start), rel(fold.last_train_sample), horizon,
-                                  purge, embargo)
-    warm = bars[max(0, rel(fold.test_start) - cfg.feed.warmup_bars) : rel(fold.test_start)]
+    bundle = None
+    if is_ensemble(cfg):  # train the ensemble on this fold's training bars only
+        bundle = train_on(cfg, train_bars[rel(fold.train_start) :], f"wf-fold{fold.k}")
+        chosen = cfg
+        sel: dict[str, Any] = {"model_id": bundle.model_id,
+                               "train_oos_ic": bundle.metrics.get("ensemble", {}).get("ic")}
+    else:  # the baseline has no weights: "retraining" = choosing its lookback on the training bars
+        chosen, sel = select_baseline(cfg, train_bars, rel(fold.train_start), rel(fold.last_train_sample), horizon,
+                                      purge, embargo)
+    warm = bars[max(0, rel(fold.test_start) - warmup_bars(cfg)) : rel(fold.test_start)]
     live = bars[rel(fold.test_start) : rel(fold.test_end)]
     initial = cfg.broker.paper.initial_cash
     out: dict[str, Any] = {"fold": fold.k, **dataclasses.asdict(fold), "params": sel}
     test_fwd = fwd[rel(fold.test_start) : rel(fold.test_end)]
-    for name, run_cfg in (("strategy", chosen), ("baseline", cfg)):
-        d = asyncio.run(drive(run_cfg, symbols, warm, live, collect_scores=True))
+    baseline_cfg = with_model(cfg, kind="baseline")
+    for name, run_cfg in (("strategy", chosen), ("baseline", baseline_cfg)):
+        d = asyncio.run(drive(run_cfg, symbols, warm, live, collect_scores=True, bundle=bundle))
         s = _stats(d.equity, initial, cfg.feed.bar_seconds, d.engine.traded_value)
         ic = metrics.ic_summary(d.scores, test_fwd) if n_sym else {"ic": np.nan}
         trips, halts, _ = counts(d.store)
@@ -132,6 +141,13 @@ def run_fold(cfg: Config, fold: Fold, bars: list[BarBatch], offset: int, horizon
                      **ic, "trades": d.engine.fills, "breaker_trips": trips, "halts": halts,
                      "model_id": d.engine.model_id, "equity": d.equity.tolist(),
                      "returns": metrics.returns_of(d.equity, initial).tolist()}
+    out["ic_by_model"] = {out["strategy"]["model_id"]: out["strategy"]["ic"],
+                          "baseline:" + out["baseline"]["model_id"]: out["baseline"]["ic"]}
+    if bundle is not None:  # each base model of the ensemble on the same test bars
+        lo = max(0, rel(fold.test_start) - warmup_bars(cfg))
+        rows = np.arange(rel(fold.test_start), rel(fold.test_end)) - lo
+        per = base_model_ic(cfg, bundle, bars[lo : rel(fold.test_end)], rows, fwd[lo:])
+        out["ic_by_model"].update({f"base:{k}": v for k, v in per.items()})
     first = close[rel(fold.test_start)]
     bh_curve = np.nanmean(close[rel(fold.test_start) : rel(fold.test_end)] / first, axis=1)
     out["buy_and_hold_return"] = float(bh_curve[-1] - 1.0)
@@ -166,20 +182,22 @@ def run_walkforward(cfg: Config, spec: WfSpec, out: Path) -> dict[str, Any]:
     n = len(bars)
     test = spec.test_window or max(50, n // 6)
     train = spec.train_window or max(cfg.feed.warmup_bars, 2 * test)
-    purge = spec.purge if spec.purge is not None else max(spec.horizon, 5)
+    # the ensemble's labels span model.horizon bars: purge at least that much
+    horizon = cfg.model.horizon if is_ensemble(cfg) else spec.horizon
+    purge = spec.purge if spec.purge is not None else max(horizon, 5)
     embargo = spec.embargo if spec.embargo is not None else 5
     if purge < 0 or embargo < 0:
         raise ConfigError("--purge" if purge < 0 else "--embargo", "must be >= 0")
     ts, _ = close_matrix(bars)
-    folds = make_folds(ts, train, test, purge, spec.horizon)
+    folds = make_folds(ts, train, test, purge, horizon)
     if not folds:
         raise ConfigError("--train-window", f"{n} bars leave no fold with train {train} + purge {purge} + test {test}")
-    pad = cfg.feed.warmup_bars
+    pad = warmup_bars(cfg)
     tasks = []
     for f in folds:
         lo = max(0, min(f.train_start, f.test_start) - pad)
-        hi = min(n, f.test_end + spec.horizon)
-        tasks.append((cfg, f, bars[lo:hi], lo, spec.horizon, purge, embargo))
+        hi = min(n, f.test_end + horizon)
+        tasks.append((cfg, f, bars[lo:hi], lo, horizon, purge, embargo))
     results = run_tasks(run_fold, tasks, spec.workers, spec.ray_address)
     initial = cfg.broker.paper.initial_cash
     overall = _overall(results, "strategy", initial, cfg.feed.bar_seconds)
@@ -190,8 +208,7 @@ def run_walkforward(cfg: Config, spec: WfSpec, out: Path) -> dict[str, Any]:
                   "buy_and_hold_return": r["buy_and_hold_return"], "fold": r["fold"],
                   "train_start": r["train_start"], "train_end": r["train_end"], "test_start": r["test_start"],
                   "test_end": r["test_end"], "label_end_max_ns": r["label_end_max_ns"], "test_start_ns": r["test_start_ns"],
-                  "params": r["params"], "ic_by_model": {r["strategy"]["model_id"]: r["strategy"]["ic"],
-                                                        "baseline:" + r["baseline"]["model_id"]: r["baseline"]["ic"]},
+                  "params": r["params"], "ic_by_model": r["ic_by_model"],
                   "baseline": {k: r["baseline"][k] for k in ("total_return", "sharpe", "max_drawdown", "turnover", "ic")}}
                  for r in results]
     result = {
@@ -199,7 +216,7 @@ def run_walkforward(cfg: Config, spec: WfSpec, out: Path) -> dict[str, Any]:
         "overall": {**{k: v for k, v in overall.items() if k != "curve"}, "buy_and_hold_return": bh,
                     "baseline": {k: v for k, v in base.items() if k != "curve"}},
         "bars": n, "symbols": len(bars[0].symbols), "train_window": train, "test_window": test, "purge": purge,
-        "embargo": embargo, "horizon": spec.horizon, "source": spec.data or "sim", "seconds": time.perf_counter() - t0,
+        "embargo": embargo, "horizon": horizon, "model": cfg.model.kind, "source": spec.data or "sim", "seconds": time.perf_counter() - t0,
         "out": str(out), "report": str(out.with_suffix(".html")),
     }
     result = clean(result)

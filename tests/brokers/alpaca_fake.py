@@ -49,6 +49,7 @@ class FakeAlpaca:
         self.cash = cash
         self.prices: dict[str, float] = {}
         self.auto_fill = True  # market orders fill right after acceptance
+        self.announce_new = True  # send the "new" trade update for every accepted order
         self.sip_allowed = False
         self.history: dict[str, list[dict[str, Any]]] = {}  # symbol -> REST bars (t as iso)
         self.refusing = False
@@ -195,10 +196,13 @@ class FakeAlpaca:
                 await self._broadcast_data(f)
         return asyncio.run_coroutine_threadsafe(go(), self._loop)
 
+    @staticmethod
+    def encode_quotes(quotes: list[tuple[str, int, float, float]]) -> bytes:
+        return msgpack.packb([{"T": "q", "S": s, "bx": "V", "bp": b, "bs": 1, "ax": "V", "ap": a, "as": 1,
+                               "t": msgpack.Timestamp.from_unix_nano(t), "c": ["R"], "z": "A"} for s, t, b, a in quotes])
+
     def push_quote(self, symbol: str, ts: int, bid: float, ask: float) -> None:
-        q = {"T": "q", "S": symbol, "bx": "V", "bp": bid, "bs": 1, "ax": "V", "ap": ask, "as": 1,
-             "t": msgpack.Timestamp.from_unix_nano(ts), "c": ["R"], "z": "A"}
-        self._run(self._broadcast_data(msgpack.packb([q])))
+        self._run(self._broadcast_data(self.encode_quotes([(symbol, ts, bid, ask)])))
 
     @property
     def stream_clients(self) -> tuple[int, int]:
@@ -244,7 +248,8 @@ class FakeAlpaca:
 
     async def _after_place(self, oid: str) -> None:
         o = self.orders[oid]
-        await self._broadcast_trading(self._update("new", o))
+        if self.announce_new:
+            await self._broadcast_trading(self._update("new", o))
         if self.auto_fill and o["type"] == "market":
             self._fill_locked(oid, int(o["qty"]), self.prices.get(o["symbol"], 100.0))
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +198,43 @@ def test_live_flag_is_loud(fake: FakeAlpaca, capsys: pytest.CaptureFixture[str])
 @pytest.fixture(autouse=True)
 def _no_real_alpaca() -> None:
     assert "alpaca.markets" not in os.environ.get("APCA_API_BASE_URL", "")
+
+
+async def test_submit_outcome_unknown_is_resolved_by_reconciliation(fake: FakeAlpaca, tmp_path: Path) -> None:
+    from algobotd.brokers.reconcile import Reconciler
+    from algobotd.clock import LiveClock
+    from algobotd.engine import Engine
+    from algobotd.store.writer import StoreWriter
+    from algobotd.symbols import SymbolIndex
+
+    cfg = load(None, ['feed.symbols=["AAPL"]'], state_dir=str(tmp_path))
+    b = AlpacaBroker(acfg(fake))
+    store = StoreWriter(tmp_path / "s.duckdb")
+    eng = Engine(cfg, SymbolIndex(["AAPL"]), b, store, LiveClock())
+    await b.connect()
+    rec = Reconciler(eng, b)
+    await rec.run_once()
+    try:
+        fake.auto_fill = fake.announce_new = False  # only REST or reconciliation can tell us
+
+        def post_then_drop(self: Any) -> None:  # the venue takes the order, the answer is lost
+            fake.place(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.close_connection = True
+        handler = fake.http.RequestHandlerClass
+        real = handler.do_POST
+        handler.do_POST = post_then_drop  # type: ignore[method-assign]
+        req = OrderRequest("ab-00000001-AAPL", "AAPL", Side.BUY, 5, OrderType.LIMIT, 90.0, created_ts=time.time_ns())
+        lost = OrderRequest("ab-00000002-AAPL", "AAPL", Side.BUY, 5, OrderType.LIMIT, 90.0, created_ts=time.time_ns())
+        eng.track_order(req, 0, OrderStatus.NEW)
+        await b.submit([req])
+        handler.do_POST = real  # type: ignore[method-assign]
+        assert eng.open_orders["ab-00000001-AAPL"].status is OrderStatus.NEW  # unknown: left open
+        eng.track_order(lost, 0, OrderStatus.NEW)  # a row whose submit never left us
+        await wait_for(lambda: rec.runs >= 2)  # the adapter asked for a pass
+        assert eng.open_orders["ab-00000001-AAPL"].status is OrderStatus.ACCEPTED
+        assert "ab-00000002-AAPL" not in eng.open_orders  # resolved: cancelled, not resubmitted
+        assert len(fake.orders) == 1
+    finally:
+        await rec.close()
+        await b.close()
+        await store.close()

@@ -44,11 +44,11 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
 async def start(tmp_path: Path, fake: FakeAlpaca, *extra: str) -> tuple[Assembly, Reconciler]:
     cfg = load(None, ['feed.kind="alpaca"', 'broker.kind="alpaca"', 'feed.symbols=["AAPL", "MSFT"]',
                       "feed.warmup_bars=0", "feed.grace_seconds=1.0", 'schedule.gate_entries="off"',
+                      "alpaca.reconnect_initial_seconds=0.05", "alpaca.reconnect_max_seconds=0.2",
                       *fake.config_overrides(), *extra], state_dir=str(tmp_path))
     store = StoreWriter(tmp_path / "algobot.duckdb", flush_seconds=0.05)
     a = assemble(cfg, store)
     assert isinstance(a.broker, AlpacaBroker) and isinstance(a.feed, AlpacaFeed)
-    a.broker.reconnect = a.feed.reconnect = (0.05, 0.2)  # quick reconnects in tests
     for sym in SYMBOLS:
         a.engine.portfolio.mark_symbol(sym, 100.0)  # pre-trade checks want a last price
     await a.broker.connect()

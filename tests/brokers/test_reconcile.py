@@ -155,3 +155,31 @@ async def test_reconciler_gate_and_disconnect(env: tuple[Engine, Venue]) -> None
     assert venue.accepting_orders is False
     await rec.close()
     assert eng.state.state is TradingState.REDUCING and eng.state.current.actor == "breaker:broker_disconnected"
+
+
+async def test_orders_sent_during_a_pass_are_not_mistaken_for_lost(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    venue.snaps = [BrokerSnapshot(1, [], [], {})]
+    late = OrderRequest("ab-00000007-AAPL", "AAPL", Side.BUY, 5, created_ts=eng.clock.now() + 10**12)
+    eng.track_order(late, 0, OrderStatus.NEW)  # created after the venue was asked
+    eng.track_order(ours(8), 0, OrderStatus.NEW)
+    venue.in_flight = {"ab-00000008-AAPL"}  # type: ignore[attr-defined]  # its POST still under way
+    eng.track_order(ours(9), 0, OrderStatus.NEW)  # neither: the venue never got it
+    r = await reconcile(eng, venue)  # type: ignore[arg-type]
+    assert r.resolved == {"ab-00000009-AAPL": OrderStatus.CANCELED}
+    assert set(eng.open_orders) == {"ab-00000007-AAPL", "ab-00000008-AAPL"}
+
+
+async def test_persisting_difference_is_recorded_once(env: tuple[Engine, Venue]) -> None:
+    eng, venue = env
+    venue.snaps = [BrokerSnapshot(1, [], [], {"MSFT": 2})]
+    rec = Reconciler(eng, venue)  # type: ignore[arg-type]
+    for _ in range(3):  # e.g. the periodic job
+        await rec.run_once()
+    venue.snaps = [BrokerSnapshot(2, [], [], {"MSFT": 3})]
+    await rec.run_once()  # it changed: recorded again
+    await rec.close()
+    await eng.store.flush()
+    assert eng.store.con.execute("SELECT value FROM risk_events WHERE kind = 'reconcile' ORDER BY ts").fetchall() == [
+        (2.0,), (3.0,)]
+    assert eng.store.con.execute("SELECT count(*) FROM alerts WHERE kind = 'reconcile'").fetchone()[0] == 2

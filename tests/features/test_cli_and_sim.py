@@ -57,3 +57,12 @@ async def test_sim_emits_flow_and_options_without_changing_its_bars() -> None:
         X = eng.update(b)
     for name in ("ofi_depth", "trade_imb", "depth_imb", "opt_pcr", "opt_iv_skew", "vix_level"):
         assert np.isfinite(X[:, eng.names.index(name)]).all(), name
+
+
+def test_sim_flow_of_a_bar_does_not_depend_on_where_the_run_starts() -> None:
+    feed = SimFeed(FeedConfig(symbols=[], sim=SimConfig(symbols=5, seed=9, speed="max")))
+    whole = feed._make_batches(0, 0, 200, feed.start_levels)  # noqa: SLF001
+    resumed = feed._make_batches(0, 70, 200, feed.start_levels)  # noqa: SLF001 (starts inside a chunk)
+    for a, b in zip(whole[70:], resumed, strict=True):
+        assert np.array_equal(a.flow.ofi, b.flow.ofi) and np.array_equal(a.flow.buy_volume, b.flow.buy_volume)
+        assert a.options == b.options

@@ -193,3 +193,16 @@ def test_memory_is_linear_in_symbols() -> None:
     small.add_symbols([f"A{i}" for i in range(100)])
     big.add_symbols([f"A{i}" for i in range(200)])
     assert big.nbytes / small.nbytes == pytest.approx(2.0, rel=0.01)
+
+
+def test_a_batch_with_every_symbol_stale_changes_no_symbol_state() -> None:
+    batches = random_walk_batches(40, 3, seed=12, stale_rate=0.0)
+    eng = FeatureEngine(FULL_CFG)
+    for b in batches[:30]:
+        eng.update(b)
+    before = eng.X.copy()
+    b = batches[30]
+    empty = dataclasses.replace(b, valid=np.zeros(3, dtype=bool), close=np.full(3, np.nan))
+    eng.update(empty)
+    assert eng.stale.all() and np.array_equal(eng.X, before, equal_nan=True)
+    assert eng.dropped == {}  # stale is not bad input

@@ -65,3 +65,13 @@ def test_real_market_data_parity_sp500_nasdaq() -> None:
     assert 0.5 < got[-1, 1, j("corr_idx_60")] < 1.0  # NASDAQ vs S&P 500
     assert np.isfinite(got[-1, 0, j("idx_rv_pct_120")])
     assert engine.ready.all()
+
+
+@pytest.mark.parametrize("family", ["price_volume", "microstructure", "cross_asset", "alternative"])
+def test_parity_with_one_family_switched_off(family: str) -> None:
+    cfg = dataclasses.replace(FULL_CFG, disabled_families=[family], disabled=["ret_1"] if family != "price_volume" else [])
+    batches = random_walk_batches(150, 3, seed=21, late_symbol_at=30)
+    engine, got = run_engine(batches, cfg)
+    names, ref = reference_features(batches, cfg)
+    assert not any(s.family == family for s in engine.registry) and got.shape[2] == len(names)
+    assert parity_failures(names, got, ref) == {}

@@ -19,16 +19,21 @@ def _feed(n_steps: int, n_sym: int, seed: int):  # type: ignore[no-untyped-def]
 
 def test_rolling_extrema_matches_brute_force_with_ties_most_recent() -> None:
     w, n = 7, 5
-    hi, lo = RollingExtrema(w, n, 1.0), RollingExtrema(w, n, -1.0)
+    hi, lo = RollingExtrema(w, n), RollingExtrema(w, n, (-1.0,))
+    both = RollingExtrema(w, n, (1.0, -1.0))  # the two in one structure
     hist: list[list[float]] = [[] for _ in range(n)]
     checked = 0
     for cols, x in _feed(300, n, 1):
         hi.push(cols, x)
         lo.push(cols, x)
+        both.push(cols, np.stack([x, x], axis=1))
         for i, v in zip(cols, x):
             hist[i].append(v)
         vmax, amax = hi.query(cols)
         vmin, amin = lo.query(cols)
+        vboth, aboth = both.query(cols)
+        assert np.array_equal(vboth, np.stack([vmax, vmin], axis=1), equal_nan=True)
+        assert np.array_equal(aboth, np.stack([amax, amin], axis=1), equal_nan=True)
         for k, i in enumerate(cols):
             h = hist[i]
             if len(h) < w:

@@ -61,6 +61,14 @@ async def test_routed_by_kind_and_level_delivered_once(tmp_path: Path, http_sink
     st = statuses(store)
     assert st["d1"][0] == "unrouted" and st["f1"][0] == "routed" and st["f1#hook"] == ("sent", 1)
     assert await box.pump() == 0 and len(http_sink.received) == 4  # nothing is sent twice
+    # the same condition reported again a minute later (new id, same text): not sent again
+    store.add("alerts", alert_row("state", "critical", "HALTED by breaker", dedup_key="s2"))
+    await store.flush()
+    assert await box.pump() == 0 and statuses(store)["s2"][0] == "duplicate"
+    # ... but two fills that read alike are two trades: both go out
+    store.add("alerts", alert_row("fill", "info", "BUY 10 AAPL @ 1.0", dedup_key="f9"))
+    await store.flush()
+    assert await box.pump() == 1 and statuses(store)["f9#hook"][0] == "sent"
     await store.close()
 
 

@@ -80,10 +80,11 @@ async def test_engine_goes_reducing_on_stale_data(tmp_path) -> None:
     rig = Rig(tmp_path, config(tmp_path), ("AAA", "BBB"))
     await rig.start()
     await rig.bar([100.0, 50.0])
-    rig.clock.advance_to(T0 + BAR + 170 * NS_PER_SECOND)
+    late = 180 + 60 + 2  # stale_data_seconds + one bar + the BarClock's grace
+    rig.clock.advance_to(T0 + BAR + (late - 1) * NS_PER_SECOND)
     await rig.engine.risk_tick()
     assert rig.engine.state.state is TradingState.ACTIVE
-    rig.clock.advance_to(T0 + BAR + 181 * NS_PER_SECOND)
+    rig.clock.advance_to(T0 + BAR + late * NS_PER_SECOND)
     await rig.engine.risk_tick()
     assert rig.engine.state.state is TradingState.REDUCING
     assert rig.engine.state.current.actor == "breaker:stale_data"

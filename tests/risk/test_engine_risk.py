@@ -188,3 +188,22 @@ async def test_restart_halted_cancels_resting_orders_and_keeps_kelly_history(tmp
     assert int(again.engine.portfolio.qty[1]) == 0  # the resting buy never filled
     assert await again.query("SELECT status FROM orders WHERE symbol = 'BBB'") == [("canceled",)]
     await again.close()
+
+
+async def test_halt_during_the_write_ahead_barrier_stops_the_order(tmp_path) -> None:
+    import asyncio
+
+    rig = Rig(tmp_path, config(tmp_path), SYM)
+    await rig.start()
+    await rig.bar([100.0, 50.0])
+    e = rig.engine
+    req = rig.order("AAA", 10)
+    sending = asyncio.create_task(e.send([req]))
+    await asyncio.sleep(0)  # the send passed the pre-trade checks and waits for its row to be durable
+    assert req.client_order_id in e.open_orders
+    await e.set_state(e.state.escalate(TradingState.HALTED, "mid-flight", "operator:uid=1", rig.clock.now()))
+    await sending
+    assert rig.broker.open_orders() == [] and e.open_orders == {}
+    assert await rig.query("SELECT status, status_reason FROM orders WHERE reason = 'manual'") == [
+        ("canceled", "risk:state_halted: HALTED before submission")]
+    await rig.close()

@@ -129,7 +129,7 @@ async def run(tmp: Path, steps: list[tuple], allow_short: bool) -> tuple[list[st
     return broker.violations, rows
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=30), allow_short=st.booleans())
 def test_no_approved_order_breaks_the_rules(steps: list[tuple], allow_short: bool) -> None:
     with tempfile.TemporaryDirectory() as d:

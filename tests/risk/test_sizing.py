@@ -123,3 +123,22 @@ def test_mismatched_arrays_are_a_clear_error() -> None:
         size_targets(np.zeros(3), np.zeros(3), np.ones(3, bool), 1.0, 0.0, np.zeros(2, dtype=np.int64),
                      np.ones(3), 1e6, TradeStats(3), VolEstimator(3, 60.0, 20), 60, CFG)
     assert exc.value.code == "shape"
+
+
+def test_market_vol_from_the_reference_index_or_the_universe() -> None:
+    lam = 0.5 ** (1 / 10.0)
+    with_ref, without = VolEstimator(2, 10.0, 2), VolEstimator(2, 10.0, 2)
+    closes = [np.array([100.0, 50.0]), np.array([101.0, 49.0]), np.array([99.0, 50.0])]
+    spy = [400.0, 404.0, 402.0]
+    for c, s in zip(closes, spy):
+        with_ref.update(c, np.ones(2, bool), s)
+        without.update(c, np.ones(2, bool))
+    r1, r2 = math.log(404 / 400), math.log(402 / 404)
+    assert with_ref.market_sigma == pytest.approx(math.sqrt(lam * (1 - lam) * r1**2 + (1 - lam) * r2**2))
+    m1 = (math.log(1.01) + math.log(0.98)) / 2
+    m2 = (math.log(99 / 101) + math.log(50 / 49)) / 2
+    assert without.market_sigma == pytest.approx(math.sqrt(lam * (1 - lam) * m1**2 + (1 - lam) * m2**2))
+    # per-symbol: EWMA of squared log returns, NaN until min_bars returns were seen
+    assert with_ref.sigma(2)[0] == pytest.approx(math.sqrt(lam * (1 - lam) * math.log(1.01) ** 2
+                                                           + (1 - lam) * math.log(99 / 101) ** 2))
+    assert np.isnan(VolEstimator(1, 10.0, 2).sigma(1)[0])

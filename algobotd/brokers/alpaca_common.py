@@ -1,0 +1,112 @@
+"""Alpaca pieces shared by the broker, the feed and check-broker: keys, REST hygiene, mapping.
+
+alpaca-py reads no environment itself, sets no socket timeout on its ``requests`` session and
+raises its own ``APIError``; these helpers give every Alpaca call the same keys, a timeout, and
+one ``BrokerError`` with a code (``auth``, ``permission``, ``rejected``, ``venue``, ``unreachable``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any, TypeVar
+
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.models import Order as AOrder
+from requests.adapters import HTTPAdapter
+
+from algobotd.brokers.base import BrokerError
+from algobotd.brokers.reconcile import BrokerOrder
+from algobotd.config import AlpacaConfig, ConfigError, load_credentials
+from algobotd.domain import OrderStatus, OrderType, Side, TimeInForce
+
+T = TypeVar("T")
+
+KEY_ENV, SECRET_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
+HTTP_TIMEOUT = 10.0
+
+_STATUS = {
+    "new": OrderStatus.ACCEPTED, "accepted": OrderStatus.ACCEPTED, "pending_new": OrderStatus.ACCEPTED,
+    "accepted_for_bidding": OrderStatus.ACCEPTED, "held": OrderStatus.ACCEPTED, "calculated": OrderStatus.ACCEPTED,
+    "pending_cancel": OrderStatus.ACCEPTED, "pending_replace": OrderStatus.ACCEPTED, "done_for_day": OrderStatus.ACCEPTED,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED, "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED, "replaced": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED, "suspended": OrderStatus.ACCEPTED, "stopped": OrderStatus.ACCEPTED,
+}
+
+
+def resolve_keys(cfg: AlpacaConfig) -> tuple[str, str]:
+    """Keys from the environment, else the 0600 credentials file; a clear ConfigError otherwise."""
+    key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
+    if not (key and secret) and cfg.credentials_file:
+        try:
+            creds = load_credentials(os.path.expanduser(cfg.credentials_file))
+        except FileNotFoundError:
+            raise ConfigError("alpaca.credentials_file", f"no such file: {cfg.credentials_file}") from None
+        key, secret = key or creds.get(KEY_ENV, ""), secret or creds.get(SECRET_ENV, "")
+    if not (key and secret):
+        raise ConfigError("alpaca", f"no Alpaca API keys: set {KEY_ENV} and {SECRET_ENV}, or alpaca.credentials_file "
+                                    "to a 0600 file with those two lines")
+    return key, secret
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """alpaca-py passes no timeout to requests: a dead server would hang a thread forever."""
+
+    def send(self, request: Any, **kw: Any) -> Any:  # type: ignore[override]
+        if kw.get("timeout") is None:
+            kw["timeout"] = HTTP_TIMEOUT
+        return super().send(request, **kw)
+
+
+def with_timeout(client: T) -> T:
+    session: requests.Session = client._session  # type: ignore[attr-defined]
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, _TimeoutAdapter())
+    return client
+
+
+def api_failure(exc: Exception, what: str, url: str) -> BrokerError:
+    """One BrokerError for any REST failure, with a code callers can act on (no traceback)."""
+    if isinstance(exc, APIError):
+        status = exc.status_code
+        if status in (401, 403):
+            return BrokerError("auth", f"Alpaca rejected the API keys ({what}: HTTP {status}) at {url}")
+        try:
+            detail = exc.message
+        except Exception:
+            detail = str(exc)[:200]
+        return BrokerError("rejected" if status and status < 500 else "venue", f"{what}: HTTP {status}: {detail}")
+    if isinstance(exc, requests.RequestException):
+        return BrokerError("unreachable", f"{what}: cannot reach Alpaca at {url}: {type(exc).__name__}")
+    return BrokerError("venue", f"{what}: {type(exc).__name__}: {exc}")
+
+
+def ws_params(cfg: AlpacaConfig) -> dict[str, Any]:
+    # alpaca-py's default ping timeout is 180 s: a dead link would go unnoticed for 3 minutes
+    return {"ping_interval": min(10.0, cfg.ping_timeout_seconds), "ping_timeout": cfg.ping_timeout_seconds,
+            "max_queue": 1024}
+
+
+def ns_of(ts: dt.datetime | None) -> int:
+    if ts is None:
+        return 0
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.UTC)
+    return int(ts.timestamp() * 1_000_000) * 1000
+
+
+def utc_of(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
+
+
+def broker_order(o: AOrder) -> BrokerOrder:
+    typ = OrderType.LIMIT if str(getattr(o.type, "value", o.type)) == "limit" else OrderType.MARKET
+    tif = TimeInForce.GTC if str(getattr(o.time_in_force, "value", o.time_in_force)) == "gtc" else TimeInForce.DAY
+    status = _STATUS.get(str(getattr(o.status, "value", o.status)), OrderStatus.ACCEPTED)
+    return BrokerOrder(
+        client_order_id=o.client_order_id or str(o.id), broker_order_id=str(o.id), symbol=o.symbol or "",
+        side=Side(str(getattr(o.side, "value", o.side))), qty=int(float(o.qty or 0)),
+        filled_qty=int(float(o.filled_qty or 0)), status=status, avg_fill_price=float(o.filled_avg_price or 0.0),
+        type=typ, limit_price=float(o.limit_price) if o.limit_price else None, tif=tif, ts=ns_of(o.submitted_at))
