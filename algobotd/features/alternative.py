@@ -14,6 +14,7 @@ import numpy as np
 from algobotd.domain import NS_PER_SECOND, BarBatch
 from algobotd.features.core import BatchInputs, grow_1d
 from algobotd.features.registry import FeatureSpec
+from algobotd.symbols import SymbolIndex
 
 FAMILY = "alternative"
 PCR_ALPHA = 0.2  # EWMA weight of the newest snapshot's put/call ratio
@@ -51,7 +52,7 @@ class Alternative:
         for name in ("pcr", "pcr_ema", "skew", "atm_iv"):
             setattr(self, name, grow_1d(getattr(self, name), n, np.nan))
 
-    def step_events(self, batch: BarBatch, index: dict[str, int], dropped: dict[str, int]) -> None:
+    def step_events(self, batch: BarBatch, index: SymbolIndex, dropped: dict[str, int]) -> None:
         if self.last_ts is not None:
             decay = 0.5 ** ((batch.ts - self.last_ts) / self.half_life_ns)
             self.sent *= decay

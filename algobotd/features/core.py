@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from algobotd.domain import BarBatch, IntrabarFlow
-from algobotd.features.rolling import LagRing, RollingMoments
+from algobotd.features.rolling import LagRing, RollingMoments, StatePart
 
 CLOSE_DEPTH = 61  # ret_60 needs the close 60 bars ago
 LAGS = (1, 5, 10, 20, 60)  # closes k bars back, gathered once per batch
@@ -64,44 +64,55 @@ class BatchInputs:
     def flow_field(self, name: str) -> np.ndarray:
         if self.flow is None:
             return np.full(self.cols.size, np.nan)
-        return np.asarray(getattr(self.flow, name), dtype=float)[self.cols]
+        a = np.asarray(getattr(self.flow, name), dtype=float)
+        return a if a.size == self.cols.size else a[self.cols]
 
 
 class Core:
-    def __init__(self, n_symbols: int) -> None:
+    """``own_windows=False`` when the price/volume family runs: its 14- and 20-bar windows
+    already hold the true range and the returns, and it fills ``atr14``/``std20`` itself."""
+
+    def __init__(self, n_symbols: int, own_windows: bool = True) -> None:
         self.closes = LagRing(CLOSE_DEPTH, n_symbols)
-        self.w14 = RollingMoments(14, n_symbols, 1)  # true range
-        self.w20 = RollingMoments(20, n_symbols, 1)  # log return
+        self.w14 = RollingMoments(14, n_symbols, 1) if own_windows else None  # true range
+        self.w20 = RollingMoments(20, n_symbols, 1) if own_windows else None  # log return
         self.idx_at_last = np.full(n_symbols, np.nan)  # index log level at each symbol's last bar
         self.idx_log = np.nan
 
+    def parts(self) -> list[StatePart]:
+        return [p for p in (self.closes, self.w14, self.w20) if p is not None]
+
     def grow(self, n: int) -> None:
-        for part in (self.closes, self.w14, self.w20):
+        for part in self.parts():
             part.grow(n)
         self.idx_at_last = grow_1d(self.idx_at_last, n, np.nan)
-
-    def refresh(self) -> None:
-        self.w14.refresh()
-        self.w20.refresh()
 
     def step(self, batch: BarBatch, cols: np.ndarray, index_level: float) -> BatchInputs:
         if np.isfinite(index_level):
             self.idx_log = float(np.log(index_level))
-        o, h, l, c, v = (np.asarray(a, dtype=float)[cols] for a in
-                         (batch.open, batch.high, batch.low, batch.close, batch.volume))
+        every = cols.size == len(batch.close)  # all symbols reported: read the arrays, no gather
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            a = np.asarray(a, dtype=float)
+            return a if every else a[cols]  # read-only from here on: never written to
+
+        o, h, l, c, v = (pick(a) for a in (batch.open, batch.high, batch.low, batch.close, batch.volume))
         prev_c = self.closes.ago(cols, 0)
         self.closes.push(cols, c)
         r = np.log(c / prev_c)
         tr = np.maximum(h - l, np.maximum(np.abs(h - prev_c), np.abs(l - prev_c)))
         tr = np.where(np.isfinite(prev_c), tr, np.nan)
-        self.w14.push(cols, tr[:, None])
-        self.w20.push(cols, r[:, None])
+        atr14 = std20 = np.full(cols.size, np.nan)  # filled by the price/volume family otherwise
+        if self.w14 is not None and self.w20 is not None:
+            self.w14.push(cols, tr[:, None])
+            self.w20.push(cols, r[:, None])
+            atr14, std20 = self.w14.mean(cols, 0), self.w20.std(cols, 0)
         lagged = self.closes.ago(cols, np.array(LAGS)[:, None])  # one gather for every lag
         idx_r = self.idx_log - self.idx_at_last[cols]
         self.idx_at_last[cols] = self.idx_log
         return BatchInputs(
             ts=batch.ts, cols=cols, o=o, h=h, l=l, c=c, v=v,
-            bid=np.asarray(batch.bid, dtype=float)[cols], ask=np.asarray(batch.ask, dtype=float)[cols],
-            flow=batch.flow, prev_c=prev_c, r=r, tr=tr, atr14=self.w14.mean(cols, 0),
-            std20=self.w20.std(cols, 0), idx_r=idx_r, idx_log=self.idx_log,
+            bid=pick(batch.bid), ask=pick(batch.ask),
+            flow=batch.flow, prev_c=prev_c, r=r, tr=tr, atr14=atr14, std20=std20, idx_r=idx_r,
+            idx_log=self.idx_log,
             lagged=dict(zip(LAGS, lagged)))

@@ -59,23 +59,23 @@ def bar_problems(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,
             "negative_volume": negv}
 
 
-class _Aligned:
-    """A batch's arrays in engine column order (only built when the batch's order differs)."""
+def aligned(batch: BarBatch, pos: np.ndarray, symbols: tuple[str, ...]) -> BarBatch:
+    """The batch with its arrays in engine column order (symbol ``batch.symbols[k]`` at ``pos[k]``);
+    engine symbols missing from the batch are stale. Only built when the orders differ."""
+    n = len(symbols)
 
-    def __init__(self, batch: BarBatch, pos: np.ndarray, n: int) -> None:
-        def put(a: np.ndarray, fill: float = np.nan) -> np.ndarray:
-            out = np.full(n, fill)
-            out[pos] = a
-            return out
+    def put(a: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.nan)
+        out[pos] = a
+        return out
 
-        self.ts, self.refs, self.news, self.options = batch.ts, batch.refs, batch.news, batch.options
-        self.open, self.high, self.low, self.close, self.volume = (
-            put(batch.open), put(batch.high), put(batch.low), put(batch.close), put(batch.volume))
-        self.bid, self.ask = put(batch.bid), put(batch.ask)
-        self.valid = np.zeros(n, dtype=bool)
-        self.valid[pos] = batch.valid
-        f = batch.flow
-        self.flow = None if f is None else IntrabarFlow(*(put(getattr(f, k)) for k in _FLOW_FIELDS))
+    valid = np.zeros(n, dtype=bool)
+    valid[pos] = batch.valid
+    f = batch.flow
+    flow = None if f is None else IntrabarFlow(*(put(getattr(f, k)) for k in _FLOW_FIELDS))
+    return BarBatch(batch.ts, symbols, put(batch.open), put(batch.high), put(batch.low), put(batch.close),
+                    put(batch.volume), valid, put(batch.bid), put(batch.ask), batch.refs, batch.news, flow,
+                    batch.options)
 
 
 class FeatureEngine:
@@ -86,8 +86,8 @@ class FeatureEngine:
         fams = {s.family for s in self.registry}
         self.symbols = SymbolIndex()
         n = 0
-        self.core = Core(n)
         self.pv = price_volume.PriceVolume(n) if "price_volume" in fams else None
+        self.core = Core(n, own_windows=self.pv is None)
         self.ms = microstructure.Microstructure(n) if "microstructure" in fams else None
         self.roles = roles_from(cfg)
         self.ca = cross_asset.CrossAsset(n, self.roles)
@@ -110,7 +110,7 @@ class FeatureEngine:
     # --- symbols ---------------------------------------------------------------------------------
 
     def _parts(self) -> list[StatePart]:
-        parts = [self.core.closes, self.core.w14, self.core.w20]
+        parts = self.core.parts()
         for fam in (self.pv, self.ms):
             if fam is not None:
                 parts += fam.parts()
@@ -134,13 +134,13 @@ class FeatureEngine:
         self.stale = np.concatenate([self.stale, np.ones(extra, dtype=bool)])
         self.sequence.grow(n)
 
-    def _align(self, batch: BarBatch) -> BarBatch | _Aligned:
+    def _align(self, batch: BarBatch) -> BarBatch:
         if batch.symbols != self._batch_symbols:
             self.add_symbols(batch.symbols)
             self._pos = np.array([self.symbols[s] for s in batch.symbols], dtype=np.int64)
             self._identity = bool(np.array_equal(self._pos, np.arange(len(batch.symbols))))
             self._batch_symbols = batch.symbols
-        return batch if self._identity else _Aligned(batch, self._pos, len(self.symbols))
+        return batch if self._identity else aligned(batch, self._pos, self.symbols.symbols)
 
     def _count(self, reason: str, k: int = 1) -> None:
         if k:
@@ -173,7 +173,7 @@ class FeatureEngine:
         cols = np.flatnonzero(valid)
         self.ca.step_market(b.refs)
         if self.alt is not None:
-            self.alt.step_events(b, self.symbols._index, self.dropped)  # noqa: SLF001 (read-only map)
+            self.alt.step_events(b, self.symbols, self.dropped)
         index_level = float(b.refs.get(self.roles.index, np.nan))
         x = self.core.step(b, cols, index_level if index_level > 0 else np.nan)
         ret_20 = np.log(x.c / x.lagged[20])

@@ -19,7 +19,7 @@ AROON_WINDOWS = (20, 60)
 UP_WINDOWS = (10, 20)
 LONG_WINDOWS = (20, 60)  # sumd, volume z, vwap, obv, close-volume corr, beta/corr to the index
 # Column order of the per-window moment rings (same layout for every window).
-C, R, UP, GAIN, LOSS, V, TPV, SV, LV, RI = range(10)
+C, R, UP, GAIN, LOSS, V, TPV, SV, LV, RI, TR = range(11)  # TR only in the 14-bar window
 PAIR_C_LV, PAIR_R_RI = 0, 1
 
 
@@ -82,7 +82,7 @@ class PriceVolume:
     def __init__(self, n_symbols: int) -> None:
         every = tuple(range(10))
         # Each window rings only the series its features read (fewer columns, less work per bar).
-        self.columns = {5: (C, R), 10: (C, R, UP), 14: (GAIN, LOSS), 20: every, 60: every}
+        self.columns = {5: (C, R), 10: (C, R, UP), 14: (GAIN, LOSS, TR), 20: every, 60: every}
         self.windows = {w: RollingMoments(w, n_symbols, len(src), pairs=((C, LV), (R, RI)) if src == every else ())
                         for w, src in self.columns.items()}
         # rolling high (max of highs) and rolling low (min of lows) share one structure per window
@@ -100,7 +100,7 @@ class PriceVolume:
     def update(self, x: BatchInputs) -> dict[str, np.ndarray]:
         c, r = x.c, x.r
         dc = c - x.prev_c
-        row = np.empty((c.size, 10))
+        row = np.empty((c.size, 11))
         row[:, C] = c
         row[:, R] = r
         row[:, UP] = np.where(np.isnan(r), np.nan, (r > 0).astype(float))
@@ -111,12 +111,16 @@ class PriceVolume:
         row[:, SV] = np.sign(r) * x.v
         row[:, LV] = np.log1p(x.v)
         row[:, RI] = x.idx_r
+        row[:, TR] = x.tr
         cols = x.cols
         st = {}
         for w, win in self.windows.items():
             src = self.columns[w]
-            win.push(cols, row if len(src) == 10 else row[:, src])
+            win.push(cols, row[:, :10] if len(src) == 10 else row[:, src])
             st[w] = win.stats(cols)
+        # The core's shared inputs come from these windows (the core keeps none of its own).
+        x.atr14 = st[14].mean[:, 2]
+        x.std20 = np.sqrt(st[20].var[:, R])
         hl = np.stack([x.h, x.l], axis=1)
         for ext in self.extrema.values():
             ext.push(cols, hl)

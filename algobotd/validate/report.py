@@ -64,7 +64,10 @@ def histogram(title: str, values: np.ndarray, bins: int = 30, fmt: str = "{:.0%}
     v = v[np.isfinite(v)]
     if v.size == 0:
         return f"<p>{html.escape(title)}: no data</p>"
-    counts, edges = np.histogram(v, bins=bins)
+    lo, hi = float(v.min()), float(v.max())
+    if not hi - lo > 1e-9 * max(1.0, abs(lo)):  # one value (or nearly): give it a visible bin
+        lo, hi = lo - 0.5 * max(abs(lo), 1e-6), hi + 0.5 * max(abs(hi), 1e-6)
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
     parts = _frame(title, 0.0, float(counts.max()), "{:.0f}")
     sx, sy = _scale(edges[0], edges[-1], PAD, W - 8), _scale(0, float(counts.max()) or 1.0, H - PAD, 20)
     for c, a, b in zip(counts, edges[:-1], edges[1:]):

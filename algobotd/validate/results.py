@@ -16,13 +16,14 @@ import duckdb
 import numpy as np
 
 from algobotd.config import Config, ConfigError, dump
-from algobotd.daemon import store_path
 
 RUNS_DDL = ("CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR, kind VARCHAR, started_at TIMESTAMP, "
             "ended_at TIMESTAMP, config VARCHAR, summary VARCHAR)")
 
 
 def prepare_result_file(cfg: Config, out: Path, kind: str) -> None:
+    from algobotd.daemon import store_path  # the daemon's imports are heavy; only the CLI needs this
+
     out = out.resolve()
     if out == store_path(cfg).resolve():
         raise ConfigError("--out", f"{out} is the live store; {kind} runs write to their own file")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -47,12 +48,22 @@ def scenario_seed(seed: int, scenario: str, index: int) -> np.random.SeedSequenc
 
 @lru_cache(maxsize=1)
 def sp500_log_returns() -> np.ndarray:
-    """Daily log returns of the S&P 500 index (adjusted close), 1999-01-04 .. 2018-12-31."""
-    try:
-        from arch.data import sp500
-    except ImportError as exc:  # pragma: no cover - arch is in the dev extra
-        raise RuntimeError("the 'bootstrap' scenario needs the arch package (pip install arch)") from exc
-    close = sp500.load()["Adj Close"].to_numpy(dtype=float)
+    """Daily log returns of the S&P 500 index (adjusted close), 1999-01-04 .. 2018-12-31.
+
+    Read straight from the CSV the ``arch`` package ships (``arch.data.sp500``) with the
+    standard library: importing arch and pandas would add seconds to every worker's start-up.
+    """
+    import csv
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'bootstrap' scenario needs the arch package (pip install arch)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "sp500" / "sp500.csv.gz"
+    with gzip.open(path, "rt", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    close = np.array([float(r["Adj Close"]) for r in rows])
     return np.diff(np.log(close))
 
 

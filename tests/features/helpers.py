@@ -33,9 +33,11 @@ def run_engine(batches: list[BarBatch], cfg: FeaturesConfig | None = None,
 def parity_failures(names: list[str] | tuple[str, ...], got: np.ndarray, ref: np.ndarray) -> dict[str, str]:
     """Per feature: NaN exactly where the reference is NaN, else |got - ref| <= RTOL * |ref|.
 
-    A feature that crosses zero (MACD, correlations, sentiment) is compared relative to its
-    own typical size as well: the bound is RTOL * (|ref| + median |ref| of that feature), so
-    a value of 1e-12 on a feature of size 1e-3 is judged at 1e-12 absolute, not 1e-21.
+    A value far below its feature's typical size (a ratio minus 1 or a difference that
+    happens to be near zero, e.g. vwap_dist = 7.8e-8 when the typical size is 1e-3) carries
+    the rounding of its inputs amplified by the cancellation, whatever the summation order;
+    so the bound is RTOL * (|ref| + median |ref| of that feature): relative 1e-9 for typical
+    values, 1e-9 of the feature's scale for values near zero.
     """
     failures: dict[str, str] = {}
     assert got.shape == ref.shape, (got.shape, ref.shape)
@@ -53,7 +55,7 @@ def parity_failures(names: list[str] | tuple[str, ...], got: np.ndarray, ref: np
         err = np.abs(a[both] - b[both])
         bound = RTOL * (np.abs(b[both]) + scale)
         if (err > bound).any():
-            k = int(np.argmax(err / bound))
+            k = int(np.argmax(err - bound))
             failures[name] = f"{int((err > bound).sum())} values off, worst {a[both][k]!r} vs {b[both][k]!r}"
     return failures
 
