@@ -133,7 +133,7 @@ def main() -> int:
           f"{2 * a.symbols} symbols / {a.symbols} symbols = {big.nbytes / small.nbytes:.3f}; "
           f"{per_symbol / longest:,.0f} bytes per symbol per slot of the longest window ({longest} bars)")
     seq = eng.sequence
-    print(f"  of which the sequence buffer ({seq.length} x {n_feat} float64, double-written ring): "
+    print(f"  of which the sequence buffer ({seq.length} x {n_feat} {seq.buf.dtype}, double-written ring): "
           f"{seq.nbytes / a.symbols / 1024:,.1f} KiB per symbol")
     return 0
 

@@ -124,16 +124,23 @@ class AlgobotApp(App[None]):
 
     # --- link messages --------------------------------------------------------------------
 
+    def _widgets_mounted(self) -> bool:
+        return bool(self.query(StatusHeader))
+
     def on_link_up(self, message: LinkUp) -> None:
         self.connected = True
         self.topics_seen.clear()
         self.remove_class("-disconnected")
+        if not self._widgets_mounted():
+            return
         self.query_one(StatusHeader).set_link(True, message.hello.may_control)
         self.query_one(TradingBanner).update("connected, waiting for status…")
 
     def on_link_down(self, message: LinkDown) -> None:
         self.connected = False
         self.add_class("-disconnected")
+        if not self._widgets_mounted():
+            return  # the link noticed the socket close while the app itself is shutting down
         self.query_one(StatusHeader).set_link(False)
         self.query_one(TradingBanner).show_disconnected(message.reason, message.retry_in, str(self.socket_path))
 
@@ -141,6 +148,8 @@ class AlgobotApp(App[None]):
         data: Any = message.data
         topic = message.topic
         self.topics_seen.add(topic)
+        if not self._widgets_mounted():
+            return
         if topic == "status":
             self.last_status = data
             self.query_one(StatusHeader).set_status(data)

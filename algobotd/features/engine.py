@@ -98,7 +98,8 @@ class FeatureEngine:
         self.bars_seen = np.zeros(0, dtype=np.int64)
         self.ready = np.zeros(0, dtype=bool)
         self.stale = np.zeros(0, dtype=bool)
-        self.sequence = SequenceBuffer(cfg.sequence_length, 0, len(self.registry))
+        # float32: what the sequence models consume; halves the buffer (the largest per-symbol state)
+        self.sequence = SequenceBuffer(cfg.sequence_length, 0, len(self.registry), dtype=np.float32)
         self.dropped: dict[str, int] = {}
         self.last_ts: int | None = None
         self.batches = 0

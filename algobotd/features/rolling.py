@@ -254,8 +254,9 @@ class LagRing:
         self.ring.reshape(-1)[(self.pushes[cols] % self.depth) * self.ring.shape[1] + cols] = x
         self.pushes[cols] += 1
 
-    def ago(self, cols: np.ndarray, k: int) -> np.ndarray:
-        """Value ``k`` pushes before the latest (0 = latest), NaN when not seen yet."""
+    def ago(self, cols: np.ndarray, k: int | np.ndarray) -> np.ndarray:
+        """Value ``k`` pushes before the latest (0 = latest), NaN when not seen yet. ``k`` may be an
+        array broadcasting against ``cols`` (per-symbol lags, or ``lags[:, None]`` for a [lags, m] gather)."""
         n_seen = self.pushes[cols]
         out = np.take(self.ring.reshape(-1), ((n_seen - 1 - k) % self.depth) * self.ring.shape[1] + cols)
         return np.where(n_seen > k, out, np.nan)

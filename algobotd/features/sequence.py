@@ -15,7 +15,7 @@ import numpy as np
 
 
 class SequenceBuffer:
-    def __init__(self, length: int, n_symbols: int, n_features: int, dtype: type = np.float64) -> None:
+    def __init__(self, length: int, n_symbols: int, n_features: int, dtype: type[np.floating] = np.float64) -> None:
         self.length = length
         self.buf = np.full((n_symbols, 2 * length, n_features), np.nan, dtype=dtype)
         self.fresh = np.zeros((n_symbols, 2 * length), dtype=bool)

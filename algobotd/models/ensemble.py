@@ -56,6 +56,10 @@ class EnsembleModel:
         self.cfg = cfg
         mc = cfg.model
         self.entry, self.exit = mc.entry, mc.exit
+        import torch
+
+        # batched inference is tiny: more torch threads only contend with the event loop's core
+        torch.set_num_threads(mc.threads)
         self.fe = FeatureEngine(cfg.features)
         self.warmup = self.fe.warmup
         self.registry = registry if registry is not None else ModelRegistry.for_state(cfg.state.dir)

@@ -214,8 +214,12 @@ class Outbox:
 
     @staticmethod
     def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        return {s: int(n) for s, n in con.execute(
+        """Delivery rows by status, plus ``unrouted_pending``: raised alerts not yet routed."""
+        counts = {s: int(n) for s, n in con.execute(
             "SELECT status, count(*) FROM alerts WHERE coalesce(channel, '') <> '' GROUP BY status").fetchall()}
+        counts["unrouted_pending"] = int(con.execute(
+            "SELECT count(*) FROM alerts WHERE coalesce(channel, '') = '' AND status = 'pending'").fetchone()[0])
+        return counts
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -260,8 +264,20 @@ class Outbox:
                     attempts=attempts, permanent=permanent)
 
     def status(self) -> dict[str, Any]:
-        return {"enabled": self.cfg.enabled, "channels": sorted(self.channels), "backlog": self.counts.get("pending", 0),
+        backlog = self.counts.get("pending", 0) + self.counts.get("unrouted_pending", 0)
+        return {"enabled": self.cfg.enabled, "channels": sorted(self.channels), "backlog": backlog,
                 "by_status": dict(self.counts), "delivered": self.delivered, "last_error": self.last_error}
+
+    async def drain(self, seconds: float) -> int:
+        """A last delivery pass at shutdown, bounded: what is left stays pending for the next start."""
+        if not self.cfg.enabled:
+            return 0
+        try:
+            await self.store.flush()  # alerts raised just now are still in the writer's buffers
+            return await asyncio.wait_for(self.pump(), seconds)
+        except Exception as exc:  # includes the timeout: nothing here may hold up the stop
+            log.warning("alert drain at shutdown incomplete", error=f"{type(exc).__name__}: {exc}")
+            return 0
 
     async def close(self) -> None:
         for ch in self.channels.values():

@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 # Sections a SIGHUP applies in place; the rest (feed, broker, store, state dir, socket, model
 # kind) shape objects built at start-up and need a restart: a change there is logged.
 RELOADABLE = ("risk", "alerts", "schedule", "monitor", "logging")
+DRAIN_SECONDS = 5.0  # bounded: well inside the unit's TimeoutStopSec
 
 
 def merge_reload(old: Config, new: Config) -> tuple[Config, list[str], list[str]]:
@@ -130,6 +131,7 @@ class Operations:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.drain(DRAIN_SECONDS)  # the last fills and the halt, if the endpoint is up
         if self.retrains.task is not None:
             self.retrains.task.cancel()
             await asyncio.gather(self.retrains.task, return_exceptions=True)

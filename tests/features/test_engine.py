@@ -184,7 +184,8 @@ def test_sequence_buffer_holds_the_last_feature_vectors() -> None:
         history.append(eng.X.copy())
     win = eng.sequence.window()
     assert win.shape == (3, 60, len(eng.names)) and np.shares_memory(win, eng.sequence.buf)
-    assert np.array_equal(win, np.stack(history[-60:], axis=1), equal_nan=True)
+    assert win.dtype == np.float32  # what the sequence models consume
+    assert np.array_equal(win, np.stack(history[-60:], axis=1).astype(np.float32), equal_nan=True)
     assert np.array_equal(eng.sequence.mask()[:, -1], batches[-1].valid)
 
 
