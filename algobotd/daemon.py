@@ -11,7 +11,7 @@ import asyncio
 import json
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -20,6 +20,7 @@ from algobotd.assembly import Assembly, assemble, warm_up
 from algobotd.brokers.reconcile import Reconciler, start_reconciliation
 from algobotd.config import Config, dump
 from algobotd.control.adapter import EngineControl
+from algobotd.feeds.prices import PriceRelay
 from algobotd.ops.runtime import Operations
 from algobotd.store.writer import StoreWriter
 
@@ -42,6 +43,7 @@ class Daemon:
         self.control: EngineControl | None = None
         self._server = None
         self._in_flight: asyncio.Task[None] | None = None
+        self._engine_lock = asyncio.Lock()
         self.reconciler: Reconciler | None = None
 
     def request_stop(self) -> None:
@@ -98,24 +100,40 @@ class Daemon:
 
     async def _trade(self, a: Assembly) -> None:
         ticker = asyncio.create_task(self._risk_ticker(a), name="risk-ticker")
+        relay = PriceRelay(self._price_update)
+        relay_task = None
+        if hasattr(a.feed, "price_listener"):  # live feeds see quotes/trades between bars
+            a.feed.price_listener = relay
+            relay_task = asyncio.create_task(relay.run(), name="price-relay")
         try:
             async for batch in a.feed.batches(a.restored.resume):
                 if self.stop_requested.is_set():
                     break
-                self._in_flight = asyncio.ensure_future(a.engine.process(batch))
+                self._in_flight = asyncio.ensure_future(self._locked(a.engine.process(batch)))
                 await asyncio.shield(self._in_flight)
         finally:
             ticker.cancel()
+            if relay_task is not None:
+                relay_task.cancel()
+
+    async def _locked(self, work: Awaitable[None]) -> None:
+        """Batches, ticks and between-bar price checks never interleave inside the engine."""
+        async with self._engine_lock:
+            await work
+
+    async def _price_update(self, symbol: str, ts: int, price: float | None, bid: float | None,
+                            ask: float | None) -> None:
+        assert self.a is not None
+        await self._locked(self.a.engine.on_price_update(symbol, ts, price, bid, ask))
 
     async def _risk_ticker(self, a: Assembly, seconds: float = 1.0) -> None:
         """Breakers that trip without new bars (stale data, broker link), checked between batches."""
         while True:
             await asyncio.sleep(seconds)
-            if self._in_flight is None or self._in_flight.done():
-                try:
-                    await a.engine.risk_tick()
-                except Exception:
-                    log.exception("risk tick failed")
+            try:
+                await self._locked(a.engine.risk_tick())
+            except Exception:
+                log.exception("risk tick failed")
 
     async def _start_control(self) -> None:
         try:
@@ -147,6 +165,9 @@ class Daemon:
                     await self.reconciler.close()
                 await a.feed.close()
                 await a.broker.close()
+                close_model = getattr(a.engine.model, "close", None)  # ensemble: stop training workers
+                if close_model is not None:
+                    close_model()
             except Exception:
                 log.exception("error while closing feed/broker")
         await store.close()

@@ -78,6 +78,8 @@ class AlpacaFeed:
             raise ConfigError("feed.bar_seconds", f"must be a multiple of 60 with the Alpaca feed, got {cfg.bar_seconds}")
         self.cfg, self.acfg = cfg, acfg
         self.symbols: tuple[str, ...] = tuple(cfg.symbols)
+        # set by the daemon: called with (symbol, ts, trade price, bid, ask) between bars
+        self.price_listener: Callable[[str, int, float | None, float | None, float | None], None] | None = None
         self.bar_seconds = cfg.bar_seconds
         self._keys = resolve_keys(acfg)  # missing keys fail at assembly, before anything connects
         self._now = clock or time.time_ns
@@ -145,13 +147,18 @@ class AlpacaFeed:
 
     async def _on_quote(self, m: dict[str, Any]) -> None:
         self.quotes_in += 1
-        self.barclock.add_quote(Quote(m["S"], m["t"].to_unix_nano(), float(m["bp"]), float(m["ap"]),
-                                      float(m.get("bs", 0)), float(m.get("as", 0))))
+        q = Quote(m["S"], m["t"].to_unix_nano(), float(m["bp"]), float(m["ap"]), float(m.get("bs", 0)),
+                  float(m.get("as", 0)))
+        self.barclock.add_quote(q)
+        if self.price_listener is not None:  # stops are checked on every price, not only at bar close
+            self.price_listener(q.symbol, q.ts, None, q.bid, q.ask)
 
     async def _on_trade(self, m: dict[str, Any]) -> None:
         # prints are not part of a bar batch; we keep the last one per symbol for status views
         self.trades_in += 1
-        self.last_trade[m["S"]] = Trade(m["S"], m["t"].to_unix_nano(), float(m["p"]), float(m["s"]))
+        t = self.last_trade[m["S"]] = Trade(m["S"], m["t"].to_unix_nano(), float(m["p"]), float(m["s"]))
+        if self.price_listener is not None:
+            self.price_listener(t.symbol, t.ts, t.price, None, None)
 
     async def batches(self, resume: ResumePoint | None) -> AsyncIterator[BarBatch]:
         await self.start()

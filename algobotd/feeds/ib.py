@@ -106,6 +106,8 @@ class IBFeed:
             raise ConfigError("feed.bar_seconds", f"must be a multiple of {RT_BAR_SECONDS} with feed.kind = \"ib\" "
                               f"(IB real-time bars are 5-second bars), got {feed.bar_seconds}")
         self.symbols: tuple[str, ...] = tuple(feed.symbols)
+        # set by the daemon: called with (symbol, ts, trade price, bid, ask) between bars
+        self.price_listener: Callable[[str, int, float | None, float | None, float | None], None] | None = None
         self.bar_seconds = feed.bar_seconds
         self.cfg = ib
         self.clock = BarClock(self.symbols, feed.bar_seconds, feed.grace_seconds, source_seconds=RT_BAR_SECONDS)
@@ -249,6 +251,8 @@ class IBFeed:
             if isinstance(t, TickByTickBidAsk):
                 self.quotes_in += 1
                 self.clock.add_quote(Quote(symbol, ns(t.time), t.bidPrice, t.askPrice, t.bidSize, t.askSize))
+                if self.price_listener is not None:  # stops are checked on every price
+                    self.price_listener(symbol, ns(t.time), None, t.bidPrice, t.askPrice)
 
     async def _flush_loop(self) -> None:
         """Close intervals whose grace has passed even when no further bar arrives (gaps, disconnects)."""

@@ -232,6 +232,11 @@ class EnsembleModel:
         }
 
     def close(self) -> None:
+        """Stop background work; a half-finished training is abandoned (it never promoted anything)."""
         self._loader.shutdown(wait=False, cancel_futures=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self.retrainer._pool):
+            if pool is not None:
+                # shutdown() alone would let interpreter exit wait for a running fit: end the worker
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)

@@ -63,7 +63,7 @@ def run_paths(cfg: Config, spec: McSpec) -> tuple[list[PathResult], float]:
     chunks = plan(spec)
     t0 = time.perf_counter()
     tasks = [(cfg, c, spec.seed, spec.symbols, spec.bars, spec.keep_curves) for c in chunks]
-    res = [r for part in run_tasks(run_chunk, tasks, spec.workers, spec.ray_address) for r in part]
+    res = [r for part in run_tasks(run_chunk, tasks, spec.workers, spec.ray_address, 'mc chunks') for r in part]
     seconds = time.perf_counter() - t0
     order = {sc: k for k, sc in enumerate(spec.scenarios)}
     res.sort(key=lambda r: (order[r.scenario], r.index))

@@ -146,7 +146,8 @@ def run_tune(cfg: Config, spec: TuneSpec, out: Path) -> dict[str, Any]:
         raise ConfigError("--folds", f"{len(bars)} bars are too few for {spec.folds} purged folds")
     folds = purged_kfold(len(bars), spec.folds, horizon, purge, embargo)
     trials = sample_params(np.random.default_rng(spec.seed), spec.trials, "ensemble" if is_ensemble(cfg) else "baseline")
-    res = run_tasks(evaluate, [(cfg, p, bars, folds, horizon, purge) for p in trials], spec.workers, spec.ray_address)
+    res = run_tasks(evaluate, [(cfg, p, bars, folds, horizon, purge) for p in trials], spec.workers, spec.ray_address,
+                    "tune trials")
     finite = [r for r in res if math.isfinite(r["ic"])]
     if not finite:
         raise ConfigError("--bars", "no trial produced a finite IC (too few bars or symbols?)")

@@ -155,8 +155,11 @@ def run_fold(cfg: Config, fold: Fold, bars: list[BarBatch], offset: int, horizon
     return out
 
 
-def _overall(folds: list[dict[str, Any]], name: str, initial: float, bar_seconds: int) -> dict[str, Any]:
-    """Folds chained: each test window's returns in sequence, one compounding equity curve."""
+def _overall(folds: list[dict[str, Any]], name: str, initial: float, bar_seconds: int, n_trials: int = 1) -> dict[str, Any]:
+    """Folds chained: each test window's returns in sequence, one compounding equity curve.
+
+    DSR: ``n_trials`` configurations were chosen between (the baseline's lookback candidates);
+    their Sharpe variance is taken as the estimator's null variance, 1 / n bars."""
     rets = np.concatenate([np.asarray(f[name]["returns"]) for f in folds]) if folds else np.empty(0)
     curve = initial * np.cumprod(1.0 + rets)
     s = metrics.summarize(curve, initial, bar_seconds)
@@ -168,7 +171,8 @@ def _overall(folds: list[dict[str, Any]], name: str, initial: float, bar_seconds
     return {**{k: s[k] for k in ("total_return", "sharpe", "max_drawdown", "sortino", "calmar")},
             "turnover": float(sum(f[name]["turnover"] for f in folds)),
             "ic": float(np.sum(ics[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else None,
-            **{k: v for k, v in metrics.sharpe_stats(rets, per_year).items() if k in ("psr", "min_trl_bars")},
+            **{k: v for k, v in metrics.sharpe_stats(rets, per_year, n_trials,
+                                                     1.0 / max(len(rets), 1)).items() if k in ("psr", "dsr", "min_trl_bars")},
             "trades": int(sum(f[name]["trades"] for f in folds)),
             "breaker_trips": int(sum(f[name]["breaker_trips"] for f in folds)),
             "halts": int(sum(f[name]["halts"] for f in folds)), "curve": curve}
@@ -198,9 +202,12 @@ def run_walkforward(cfg: Config, spec: WfSpec, out: Path) -> dict[str, Any]:
         lo = max(0, min(f.train_start, f.test_start) - pad)
         hi = min(n, f.test_end + horizon)
         tasks.append((cfg, f, bars[lo:hi], lo, horizon, purge, embargo))
-    results = run_tasks(run_fold, tasks, spec.workers, spec.ray_address)
+    results = run_tasks(run_fold, tasks, spec.workers, spec.ray_address, "walk-forward folds")
     initial = cfg.broker.paper.initial_cash
-    overall = _overall(results, "strategy", initial, cfg.feed.bar_seconds)
+    from algobotd.validate.tune import LOOKBACKS
+
+    n_trials = 1 if is_ensemble(cfg) else len({*LOOKBACKS, cfg.model.lookback})
+    overall = _overall(results, "strategy", initial, cfg.feed.bar_seconds, n_trials)
     base = _overall(results, "baseline", initial, cfg.feed.bar_seconds)
     bh = float(np.prod([1.0 + r["buy_and_hold_return"] for r in results]) - 1.0)
     fold_rows = [{**{k: r["strategy"][k] for k in ("total_return", "sharpe", "max_drawdown", "turnover", "ic",
@@ -268,7 +275,8 @@ def _report(path: Path, results: list[dict[str, Any]], result: dict[str, Any], c
 def fold_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["fold", "test bars", "params", "return", "sharpe", "max dd", "turnover", "IC", "baseline ret",
               "baseline IC", "B&H"]
-    rows = [[str(f["fold"]), f"{f['test_start']}-{f['test_end']}", ",".join(f"{k}={v}" for k, v in f["params"].items()),
+    rows = [[str(f["fold"]), f"{f['test_start']}-{f['test_end']}",
+             ",".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in f["params"].items()),
              pct(f["total_return"], 2), num(f["sharpe"]), pct(f["max_drawdown"], 2, sign=False), num(f["turnover"]),
              num(f["ic"], 3), pct(f["baseline"]["total_return"], 2), num(f["baseline"]["ic"], 3),
              pct(f["buy_and_hold_return"], 2)] for f in result["folds"]]
@@ -283,6 +291,6 @@ def fold_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def format_wf(result: dict[str, Any]) -> str:
     header, rows = fold_table(result)
     o = result["overall"]
-    return (table(rows, header) + f"\nPSR(0) {num(o.get('psr'))}, min track record {num(o.get('min_trl_bars'), 0)} bars; "
+    return (table(rows, header) + f"\nPSR(0) {num(o.get('psr'))}, DSR {num(o.get('dsr'))}, min track record {num(o.get('min_trl_bars'), 0)} bars; "
             f"{result['bars']} bars x {result['symbols']} symbols in {result['seconds']:.1f}s; "
             f"results: {result['out']}, report: {result['report']}")

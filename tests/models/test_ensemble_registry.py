@@ -167,3 +167,18 @@ async def test_retrainer_scores_champion_and_promotes_only_a_better_challenger(t
     assert await r.promote_if_better(ModelCandidate("ens-c", None, {"ic": 0.3, "champion_ic": 0.2}))
     assert reg.champion() == "ens-c"
     model.close()
+
+
+def test_close_ends_a_running_background_training(tmp_path: Path) -> None:
+    cfg = load(None, ["model.kind=ensemble", "model.models=lightgbm", "model.min_train_bars=120"],
+               str(tmp_path / "state"))
+    model = EnsembleModel(cfg, N)
+    for bt in to_batches(ar_closes(120, 8), SYMS):
+        model.update(bt)
+    assert model.status()["training"] and model._pool is not None
+    procs = list(model._pool._processes.values())
+    model.close()
+    deadline = time.monotonic() + 10
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert procs and not any(p.is_alive() for p in procs)
