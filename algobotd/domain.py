@@ -175,6 +175,8 @@ class BarBatch:
     news: list[News] = field(default_factory=list)
     flow: IntrabarFlow | None = None  # intrabar quote/trade summary, when the feed has one
     options: list[OptionsSnapshot] = field(default_factory=list)  # option-chain snapshots in the interval
+    # alternative-data groups ("news", "options", "insider") whose source is failing: NaN features
+    stale_sources: frozenset[str] = field(default_factory=frozenset)
 
     def __len__(self) -> int:
         return len(self.symbols)

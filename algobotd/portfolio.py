@@ -37,6 +37,9 @@ class Portfolio:
         self.last = np.full(n, np.nan, dtype=np.float64)
         self.realized = np.zeros(n, dtype=np.float64)
         self._cash = self.initial_cash
+        # valuation cache: equity and exposures are read many times per batch (risk, sizing,
+        # status) but only change when a price is marked or a fill is booked
+        self._valued: tuple[float, float, float, float] | None = None
         self._commissions = 0.0
         self._seen_exec_ids: set[str] = set()
         self._hwm = self.initial_cash
@@ -67,6 +70,7 @@ class Portfolio:
         self._seen_exec_ids.add(fill.exec_id)
         self._book(i, fill.signed_qty, float(fill.price))
         self._cash += fill.cash_delta
+        self._valued = None
         self._commissions += float(fill.commission)
         if math.isnan(self.last[i]):
             self.last[i] = fill.price
@@ -106,6 +110,7 @@ class Portfolio:
         if mask is not None:
             ok &= mask
         np.copyto(self.last[:n], prices, where=ok)
+        self._valued = None
 
     def mark_symbol(self, symbol: str, price: float) -> None:
         if not (price > 0):
@@ -113,6 +118,7 @@ class Portfolio:
         i = self.symbols.add(symbol)
         self._ensure_size()
         self.last[i] = price
+        self._valued = None
 
     def raise_hwm(self, value: float) -> None:
         """Restore a high-water mark reached before a restart (it never goes down)."""
@@ -138,12 +144,14 @@ class Portfolio:
 
         The engine calls this once per batch instead of four properties that each re-mark.
         """
-        marks = self._marks()
-        value = self.qty * marks
-        net = float(value.sum())
-        gross = float(np.abs(value).sum())
-        unrealized = net - float(np.dot(self.qty, self.avg_cost))
-        return self._cash + net, gross, net, unrealized
+        if self._valued is None:
+            marks = self._marks()
+            value = self.qty * marks
+            net = float(value.sum())
+            gross = float(np.abs(value).sum())
+            unrealized = net - float(np.dot(self.qty, self.avg_cost))
+            self._valued = (self._cash + net, gross, net, unrealized)
+        return self._valued
 
     @property
     def cash(self) -> float:
@@ -151,15 +159,15 @@ class Portfolio:
 
     @property
     def market_value(self) -> float:
-        return float(np.dot(self.qty, self._marks()))
+        return self.valuation()[2]
 
     @property
     def equity(self) -> float:
-        return self._cash + self.market_value
+        return self.valuation()[0]
 
     @property
     def gross_exposure(self) -> float:
-        return float(np.abs(self.qty * self._marks()).sum())
+        return self.valuation()[1]
 
     @property
     def net_exposure(self) -> float:
@@ -171,7 +179,7 @@ class Portfolio:
 
     @property
     def unrealized_pnl(self) -> float:
-        return float(np.dot(self.qty, self._marks() - self.avg_cost))
+        return self.valuation()[3]
 
     @property
     def commissions(self) -> float:

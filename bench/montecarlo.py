@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from algobotd.config import load  # noqa: E402
+from algobotd.ops import logging as oplog  # noqa: E402
 from algobotd.validate.montecarlo import McSpec, run_paths  # noqa: E402
 from algobotd.validate.paths import path_config, run_chunk  # noqa: E402
 from algobotd.validate.pool import run_tasks  # noqa: E402
@@ -81,10 +82,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     n = 4 if args.quick else args.paths
+    oplog.setup("warning", "console", stream=sys.stderr)  # progress lines would drown the figures
     with tempfile.TemporaryDirectory() as d:
         cfg = load(None, [], os.path.join(d, "state"))
         print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{cfg.feed.warmup_bars} warm-up bars), "
-              f"full strategy, model {cfg.model.kind}; {os.cpu_count()} CPUs")
+              f"full strategy, model {cfg.model.kind}; {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
         # in-process, one path after another: the cost of a path without any pool overhead
         t = time.perf_counter()
         run_chunk(path_config(cfg), [("bull", i) for i in range(max(2, n // 4))], 1, 20, 252, 0)

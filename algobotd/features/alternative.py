@@ -45,6 +45,7 @@ class Alternative:
         self.skew = np.full(n_symbols, np.nan)
         self.atm_iv = np.full(n_symbols, np.nan)
         self.last_ts: int | None = None
+        self.stale_groups: frozenset[str] = frozenset()
 
     def grow(self, n: int) -> None:
         self.sent, self.count = grow_1d(self.sent, n, 0.0), grow_1d(self.count, n, 0.0)
@@ -58,6 +59,7 @@ class Alternative:
             self.sent *= decay
             self.count *= decay
         self.last_ts = batch.ts
+        self.stale_groups = batch.stale_sources  # a failing source: its group reads NaN (altdata/hub.py)
         for item in batch.news:
             s = 0.0 if item.sentiment is None else float(item.sentiment)
             if not math.isfinite(s):
@@ -91,7 +93,7 @@ class Alternative:
         cols = x.cols
         last = self.last_news_ts[cols]
         minutes = np.where(last == NO_NEWS, np.nan, (x.ts - last) / (60.0 * NS_PER_SECOND))
-        return {
+        out = {
             "news_sent": self.sent[cols].copy(),
             "news_count": self.count[cols].copy(),
             "news_age": np.log1p(minutes),
@@ -100,3 +102,11 @@ class Alternative:
             "opt_iv_skew": self.skew[cols].copy(),
             "opt_atm_iv": self.atm_iv[cols].copy(),
         }
+        for group in self.stale_groups:  # state keeps advancing; only the output is masked
+            for name in _GROUP_FEATURES.get(group, ()):
+                out[name] = np.full(cols.size, np.nan)
+        return out
+
+
+_GROUP_FEATURES = {"news": ("news_sent", "news_count", "news_age"),
+                   "options": ("opt_pcr", "opt_pcr_ema", "opt_iv_skew", "opt_atm_iv")}

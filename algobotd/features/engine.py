@@ -75,7 +75,7 @@ def aligned(batch: BarBatch, pos: np.ndarray, symbols: tuple[str, ...]) -> BarBa
     flow = None if f is None else IntrabarFlow(*(put(getattr(f, k)) for k in _FLOW_FIELDS))
     return BarBatch(batch.ts, symbols, put(batch.open), put(batch.high), put(batch.low), put(batch.close),
                     put(batch.volume), valid, put(batch.bid), put(batch.ask), batch.refs, batch.news, flow,
-                    batch.options)
+                    batch.options, batch.stale_sources)
 
 
 class FeatureEngine:

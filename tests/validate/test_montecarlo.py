@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
+import xml.etree.ElementTree as ET
 
 import duckdb
 import numpy as np
@@ -108,7 +110,12 @@ def test_run_montecarlo_writes_result_file_and_report(cfg, tmp_path) -> None:
         assert con.execute("SELECT count(*) FROM mc_curves").fetchone()[0] == 6 * 40
         assert con.execute("SELECT kind FROM runs").fetchall() == [("mc",)]
     html = out.with_suffix(".html").read_text()
-    assert "<svg" in html and "crash" in html
+    assert "crash" in html
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) == 3 * 4  # equity band, drawdown, return and drawdown histograms per scenario
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed: opens in any browser
+    assert all("<polyline" in s or "<rect" in s for s in svgs)
     with pytest.raises(ConfigError, match="live store"):
         mc.run_montecarlo(cfg, SPEC, cfg.state_dir / "algobot.duckdb")
     with pytest.raises(ConfigError, match="scenario"):

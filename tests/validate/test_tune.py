@@ -45,3 +45,23 @@ def test_cli_tune_json(tmp_path, cli_env) -> None:
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     assert r["trials"] == 4 and {"params", "ic", "psr", "dsr"} <= set(r["best"])
+
+
+def test_tune_on_ray_matches_the_pool(tmp_path) -> None:
+    import pytest
+
+    from algobotd.validate.pool import ray_available
+
+    if not ray_available():
+        pytest.skip("ray is not installed (distributed extra)")
+    import ray
+
+    cfg = load(None, ["feed.sim.symbols=4", "feed.sim.seed=2"], str(tmp_path / "s"))
+    pool = run_tune(cfg, TuneSpec(bars=400, trials=3, folds=3, workers=1), tmp_path / "a.duckdb")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_tune(cfg, TuneSpec(bars=400, trials=3, folds=3, workers=2, ray_address="local"),
+                          tmp_path / "b.duckdb")
+    finally:
+        ray.shutdown()
+    assert on_ray["all"] == pool["all"] and on_ray["best"] == pool["best"]
