@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from algobotd.altdata.service import wrap_feed
 from algobotd.brokers import make_broker, trading_mode
 from algobotd.brokers.base import Broker
 from algobotd.clock import Clock, LiveClock, SimClock
@@ -39,6 +40,9 @@ class Assembly:
 def assemble(cfg: Config, store: StoreWriter, replay_path: str | None = None) -> Assembly:
     restored = restore(store.con)
     feed = make_feed(cfg, replay_path)
+    # news / social / options events ride the bar batches (algobotd/altdata); pollers and the
+    # social drop directory only in a durable (daemon) store, never in a backtest's
+    feed = wrap_feed(cfg, feed, store, watch=store.durable)
     symbols = SymbolIndex(feed.symbols)
     clock: Clock = SimClock() if is_simulated(cfg, replay_path) else LiveClock()
     broker = make_broker(cfg, symbols, clock)

@@ -346,6 +346,29 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True)
+class AltDataConfig:
+    """Alternative data (issue 10, algobotd/altdata/): news, social, options flow, Form 4."""
+
+    enabled: bool = opt(True, doc="attach alternative-data events to the bar batches")
+    scorer: str = opt("lexicon", one_of("lexicon", "transformer"), doc="sentiment scorer")
+    transformer_path: str = opt("", doc="local checkpoint directory for scorer = \"transformer\" (never downloaded)")
+    headline_weight: float = opt(0.7, between(0, 1), doc="weight of the headline vs the summary in a score")
+    news: bool = opt(True, doc="broker news (Alpaca NewsClient + NewsDataStream, IB news ticks) when the feed has it")
+    news_history_hours: float = opt(24.0, between(0, 24 * 30), doc="news fetched at start-up for warm-up")
+    news_stream_url: str = opt("", doc="Alpaca news websocket override (tests, proxies); empty: alpaca-py default")
+    ib_news_providers: str = opt("", doc="IB news provider codes, e.g. \"BRFG+DJNL\"; empty: IB news off")
+    social_dir: str = opt("", doc="JSON-lines drop directory; empty: <state.dir>/social")
+    social_poll_seconds: float = opt(2.0, between(0.05, 3600), doc="drop directory scan interval")
+    options: bool = opt(False, doc="poll option chains (Alpaca get_option_chain / IB reqSecDefOptParams)")
+    options_poll_seconds: float = opt(300.0, between(1, 86_400), doc="seconds between polls of one underlying")
+    options_requests_per_minute: int = opt(60, between(1, 10_000), doc="cap on chain requests (broker rate limit)")
+    form4: bool = opt(False, doc="fetch SEC Form 4 filings from EDGAR (needs internet and form4_user_agent)")
+    form4_user_agent: str = opt("", doc="EDGAR requires \"Name email@example.com\"")
+    form4_poll_seconds: float = opt(3600.0, between(60, 86_400))
+    retry_seconds: float = opt(30.0, between(0.01, 3600), doc="a failed source is retried after this long")
+
+
+@dataclass(frozen=True)
 class ValidateConfig:
     """mc / walkforward / tune (issue 9); command-line flags win over these."""
 
@@ -373,6 +396,7 @@ class Config:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    altdata: AltDataConfig = field(default_factory=AltDataConfig)
 
     @property
     def state_dir(self) -> Path:

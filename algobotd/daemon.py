@@ -57,6 +57,7 @@ class Daemon:
 
     async def run(self) -> int:
         cfg = self.cfg
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload during start-up must not kill us; ops handles it later
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         store = StoreWriter(store_path(cfg), flush_seconds=cfg.store.flush_seconds, flush_rows=cfg.store.flush_rows)
         run_id = uuid.uuid4().hex[:12]

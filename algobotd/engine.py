@@ -217,10 +217,6 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         """Follow an order this run did not send (reconciliation adopts venue orders)."""
         self._track(req, filled, status)
 
-    def _deny(self, symbol: str, signed_qty: int, reason: str, now: int) -> None:
-        self.store.add("risk_events", (now, "denial", symbol, float(signed_qty), None, self.state.state.value, reason))
-        self.record_event(now, "denial", f"{symbol} {signed_qty:+d} denied: {reason}")
-
     def on_broker_event(self, ev: BrokerEvent) -> None:
         if isinstance(ev, Fill):
             self._on_fill(ev)

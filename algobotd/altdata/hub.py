@@ -63,6 +63,7 @@ class AltHub:
         self.dropped: dict[str, int] = {}
         self.attached_news = 0
         self.attached_options = 0
+        self.last_batch: BarBatch | None = None  # spot prices for the option pollers
 
     # --- health ---------------------------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class AltHub:
     def attach(self, batch: BarBatch, bar_ns: int) -> BarBatch:
         """Move events published before the batch's end into it (in place) and flag down groups."""
         end = batch.ts + bar_ns
+        self.last_batch = batch
         if self.pending_news:
             due = [n for n in self.pending_news if n.ts < end]
             if due:

@@ -46,7 +46,7 @@ FINANCE: dict[str, float] = {
     "plunge": -2.6, "plunges": -2.6, "plummets": -2.8, "tumbles": -2.2, "slumps": -2.2, "sinks": -2.0,
     "falls": -1.4, "drops": -1.4, "slides": -1.4, "declines": -1.2, "cuts": -1.2, "cut": -1.2,
     "layoffs": -1.8, "bankruptcy": -3.2, "bankrupt": -3.2, "default": -2.6, "defaults": -2.6,
-    "fraud": -3.0, "probe": -1.8, "investigation": -1.8, "lawsuit": -1.8, "sues": -1.8, "sued": -1.8,
+    "fraud": -3.0, "probe": -1.8, "probes": -1.8, "probed": -1.8, "investigation": -1.8, "lawsuit": -1.8, "sues": -1.8, "sued": -1.8,
     "recall": -1.8, "recalls": -1.8, "halted": -1.4, "delisted": -2.6, "delisting": -2.6,
     "dilution": -1.8, "impairment": -2.0, "writedown": -2.0, "restatement": -2.4, "subpoena": -2.0,
     "warns": -1.8, "warning": -1.6, "shortfall": -2.0, "losses": -1.8, "loss": -1.6, "weak": -1.6,

@@ -62,6 +62,8 @@ class EngineControl:
             "trading_state_by": cur.actor,
             # scheduler jobs, alert backlog, model monitor, systemd, last reload (issue 8)
             "ops": self.ops.status() if self.ops is not None else None,
+            # alternative-data sources: freshness, failures, drops (algobotd/altdata/hub.py)
+            "altdata": hub.status(e.clock.now()) if (hub := getattr(self.feed, "hub", None)) is not None else None,
         }
 
     def positions(self) -> list[dict[str, Any]]:
@@ -137,6 +139,15 @@ class EngineControl:
         await self.engine.broker.cancel_all()
         self.engine.record_event(self.engine.clock.now(), "cancel_all", f"cancel all by {actor}: {n} open orders")
         return {"cancel_requested": n}
+
+    async def ingest(self, lines: list[Any], actor: str) -> dict[str, Any]:
+        hub = getattr(self.feed, "hub", None)
+        if hub is None:
+            raise ControlError("unavailable", "alternative data is off (altdata.enabled = false)")
+        from algobotd.altdata.social import ingest_lines  # the adapter stays importable without altdata
+
+        res = ingest_lines(hub, list(lines), where=actor)
+        return res.to_json()
 
     async def retrain(self, actor: str) -> dict[str, Any]:
         # the ops monitor's retrain controller, once the model layer supplies a Retrainer

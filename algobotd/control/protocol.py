@@ -124,6 +124,12 @@ class LimitParams(msgspec.Struct, forbid_unknown_fields=True):
     limit: int | None = None
 
 
+class IngestParams(msgspec.Struct, forbid_unknown_fields=True):
+    """Social JSON lines (algobotd/altdata/social.py): each a JSON string or an object."""
+
+    lines: list[Any] = []
+
+
 class SubscribeParams(msgspec.Struct, forbid_unknown_fields=True):
     topics: list[str]
 
@@ -168,6 +174,8 @@ class Status(msgspec.Struct, omit_defaults=True):
     # operations (algobotd/ops/runtime.py): scheduler jobs (next run, last result), alert
     # outbox backlog, model monitor (IC, drift, retrains), systemd, last SIGHUP reload
     ops: dict[str, Any] | None = None
+    # alternative data (algobotd/altdata/hub.py): scorer, per-source freshness, errors, drops
+    altdata: dict[str, Any] | None = None
 
 
 class PositionRow(msgspec.Struct, omit_defaults=True):
@@ -254,6 +262,7 @@ CONTROL_METHODS: dict[str, MethodSpec] = {
     "flatten": MethodSpec(ConfirmParams, dict[str, Any], True),
     "cancel_all": MethodSpec(NoParams, dict[str, Any], True),
     "retrain": MethodSpec(NoParams, dict[str, Any], True),
+    "ingest": MethodSpec(IngestParams, dict[str, Any], True),  # social sentiment lines (issue 10)
 }
 SESSION_METHODS: dict[str, MethodSpec] = {
     "hello": MethodSpec(HelloParams, HelloResult, False),

@@ -213,6 +213,8 @@ class Session:
             return await target.halt(params.reason or "operator halt", actor)
         if method == "reduce":
             return await target.reduce(params.reason or "operator reduce", actor)
+        if method == "ingest":
+            return await target.ingest(params.lines, actor)
         fn: Callable[[str], Any] = getattr(target, method)
         return await fn(actor)
 

@@ -59,6 +59,9 @@ class ControlTarget(Protocol):
 
     async def retrain(self, actor: str) -> dict[str, Any]: ...
 
+    async def ingest(self, lines: list[Any], actor: str) -> dict[str, Any]:
+        """Social JSON lines (algobotd/altdata/social.py): accepted / duplicates / rejected counts."""
+
     def add_change_listener(self, listener: ChangeListener) -> None:
         """The engine calls every listener with a topic name whenever that topic changed
         (synchronously, on the event loop; listeners must not block)."""

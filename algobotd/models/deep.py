@@ -137,9 +137,11 @@ class SequenceLearner:
         self.net: nn.Module | None = None
         self.n_features = 0
 
-    def _scale(self, w: np.ndarray) -> np.ndarray:
-        z = (w - self.mean) / self.std  # type: ignore[operator]
-        return np.clip(np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0), -5.0, 5.0).astype(np.float32)
+    def _scale(self, w: np.ndarray) -> torch.Tensor:
+        """Standardise with the training stats; NaN -> 0 (the training mean); clip outliers at 5 sd."""
+        x = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
+        x = (x - torch.from_numpy(self.mean)) / torch.from_numpy(self.std)  # type: ignore[arg-type]
+        return torch.nan_to_num_(x, nan=0.0, posinf=0.0, neginf=0.0).clamp_(-5.0, 5.0)
 
     def fit(self, X: np.ndarray, t: np.ndarray, i: np.ndarray, y: np.ndarray, tv: np.ndarray, iv: np.ndarray,
             yv: np.ndarray) -> None:
@@ -161,14 +163,14 @@ class SequenceLearner:
         amp = dev.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
         yt = y.astype(np.float32)
-        vx = torch.from_numpy(self._scale(windows(X, tv, iv, p.seq_len))) if len(tv) else None
+        vx = self._scale(windows(X, tv, iv, p.seq_len)) if len(tv) else None
         best, best_state, bad = math.inf, copy.deepcopy(net.state_dict()), 0
         steps = min(p.max_steps_per_epoch, max(1, math.ceil(len(t) / p.batch)))
         for _ in range(p.epochs):
             net.train()
             for _ in range(steps):
                 k = g.integers(0, len(t), min(p.batch, len(t)))
-                xb = torch.from_numpy(self._scale(windows(X, t[k], i[k], p.seq_len))).to(dev)
+                xb = self._scale(windows(X, t[k], i[k], p.seq_len)).to(dev)
                 yb = torch.from_numpy(yt[k]).to(dev)
                 opt.zero_grad(set_to_none=True)
                 with torch.autocast(dev.type, enabled=amp):
@@ -206,8 +208,7 @@ class SequenceLearner:
         """Batched inference for windows ``[n, L', F]`` (the last ``seq_len`` steps are used)."""
         if self.net is None:
             raise RuntimeError(f"{self.name} is not fitted")
-        x = torch.from_numpy(self._scale(w[:, -self.p.seq_len:]))
-        return self._predict_scaled(x, torch.device("cpu"))
+        return self._predict_scaled(self._scale(w[:, -self.p.seq_len:]), torch.device("cpu"))
 
     def predict_panel(self, X: np.ndarray, t: np.ndarray, i: np.ndarray, chunk: int = 8192) -> np.ndarray:
         out = [self.predict(windows(X, t[s: s + chunk], i[s: s + chunk], self.p.seq_len))

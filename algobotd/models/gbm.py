@@ -105,4 +105,10 @@ class TabularLearner:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.est is None:
             raise RuntimeError(f"{self.name} is not fitted")
+        if self.name == "random_forest":
+            # the trees' own routine (NaN routing included) without sklearn's per-call joblib and
+            # validation overhead: same numbers (tested), ~3x faster on one batch of symbols
+            X32 = np.ascontiguousarray(X[:, self.cols], dtype=np.float32)
+            trees = self.est.estimators_  # type: ignore[attr-defined]
+            return np.mean([t.tree_.predict(X32)[:, 0] for t in trees], axis=0).astype(np.float64)
         return np.asarray(self.est.predict(X[:, self.cols]), dtype=np.float64)  # type: ignore[attr-defined]

@@ -54,6 +54,10 @@ class ModelCandidate:
 
 
 class Retrainer(Protocol):
+    """What the model layer implements; the daemon picks it up from ``engine.retrainer``
+    (``engine.feature_source`` likewise for drift) and calls it from the monitor, the nightly
+    job and ``algobotd ctl retrain``. Promotion (registry, swapping the live model) is its own."""
+
     async def retrain(self, reason: str) -> ModelCandidate:
         """Train a challenger (in another process: never on the event loop)."""
 

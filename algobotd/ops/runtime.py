@@ -123,7 +123,8 @@ class Operations:
         self.notifier.stopping()
         try:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        except (NotImplementedError, RuntimeError):
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # removal restores the default: terminate
+        except (NotImplementedError, RuntimeError, ValueError):
             pass
         self.scheduler.shutdown()
         if self._on_engine_change in self.a.engine.listeners:
@@ -156,8 +157,10 @@ class Operations:
     # --- engine events -> alert outbox --------------------------------------------------------
 
     def _on_engine_change(self, topic: str) -> None:
-        if topic != "events" or not self.cfg.alerts.from_events or not self.a.engine.events:
+        if topic != "events" or not self.a.engine.events:
             return
+        if not (self.cfg.alerts.enabled and self.cfg.alerts.from_events and self.cfg.alerts.routes):
+            return  # nothing would be routed: no row per fill in a store nobody reads
         ev = self.a.engine.events[-1]
         if ev is self._last_event:
             return

@@ -77,6 +77,15 @@ MIGRATIONS: list[str] = [
         held_qty BIGINT, target_qty BIGINT
     );
     """,
+    # 3: alternative data (issue 10): the scorer behind each news score, option-chain flow
+    """
+    ALTER TABLE news ADD COLUMN scorer VARCHAR;
+    CREATE TABLE options_flow (
+        ts TIMESTAMP, symbol VARCHAR, call_volume DOUBLE, put_volume DOUBLE, call_oi DOUBLE,
+        put_oi DOUBLE, pcr_volume DOUBLE, pcr_oi DOUBLE, atm_iv DOUBLE, iv_skew DOUBLE,
+        gamma_exposure DOUBLE, unusual DOUBLE
+    );
+    """,
 ]
 
 # Tables the writer appends to, with their column order; tables with a primary key are
@@ -102,7 +111,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "alert_id", "ts", "kind", "level", "channel", "payload", "status", "attempts",
         "next_attempt", "sent_at",
     ),
-    "news": ("news_id", "ts", "symbols", "headline", "summary", "source", "sentiment"),
+    "news": ("news_id", "ts", "symbols", "headline", "summary", "source", "sentiment", "scorer"),
+    "options_flow": ("ts", "symbol", "call_volume", "put_volume", "call_oi", "put_oi", "pcr_volume", "pcr_oi",
+                     "atm_iv", "iv_skew", "gamma_exposure", "unusual"),
     "models": ("model_id", "kind", "created_at", "params", "metrics", "path", "champion"),
     "runs": ("run_id", "kind", "started_at", "ended_at", "config", "summary"),
     "sizing_decisions": (

@@ -54,6 +54,12 @@ class FakeAlpaca:
         self.history: dict[str, list[dict[str, Any]]] = {}  # symbol -> REST bars (t as iso)
         self.refusing = False
         self.subscriptions: list[dict[str, Any]] = []  # every data subscribe message received
+        # alternative data (issue 10): /v1beta1/news (REST + stream), /v1beta1/options/snapshots
+        self.news: list[dict[str, Any]] = []  # REST news articles (created_at as iso)
+        self.option_snapshots: dict[str, dict[str, dict[str, Any]]] = {}  # underlying -> contract -> snapshot
+        self.fail_paths: set[str] = set()  # REST path prefixes that answer 500 (a failing source)
+        self.rest_calls: list[str] = []  # REST paths requested, in order
+        self._news_ws: set[ServerConnection] = set()
         self.trading_auths = 0
         self.posted = 0
         self._trading: set[ServerConnection] = set()
@@ -120,6 +126,8 @@ class FakeAlpaca:
             await self._trading_session(ws)
         elif path in ("/v2/iex", "/v2/sip"):
             await self._data_session(ws, path.rsplit("/", 1)[1])
+        elif path == "/v1beta1/news":
+            await self._news_session(ws)
         else:
             await ws.close(1008, "unknown path")
 
@@ -162,6 +170,43 @@ class FakeAlpaca:
                     self._data.add(ws)
         finally:
             self._data.discard(ws)
+
+    async def _news_session(self, ws: ServerConnection) -> None:
+        """The news stream: msgpack like the data stream, ``T: "n"`` messages."""
+        await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        msg = msgpack.unpackb(await ws.recv())
+        if msg.get("key") != self.key or msg.get("secret") != self.secret:
+            await ws.send(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
+            await ws.close()
+            return
+        await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
+        try:
+            async for raw in ws:
+                m = msgpack.unpackb(raw)
+                if m.get("action") == "subscribe":
+                    self.subscriptions.append(m)
+                    await ws.send(msgpack.packb([{"T": "subscription", "news": m.get("news", [])}]))
+                    self._news_ws.add(ws)
+        finally:
+            self._news_ws.discard(ws)
+
+    def push_news(self, items: list[dict[str, Any]]) -> None:
+        """``items``: dicts with id, headline, summary, symbols, source, created_at (ns)."""
+        frame = msgpack.packb([{"T": "n", "id": n["id"], "headline": n["headline"], "summary": n.get("summary", ""),
+                                "author": "fake", "content": "", "url": "", "symbols": n["symbols"],
+                                "source": n.get("source", "benzinga"),
+                                "created_at": msgpack.Timestamp.from_unix_nano(n["created_at"]),
+                                "updated_at": msgpack.Timestamp.from_unix_nano(n["created_at"])} for n in items],
+                              datetime=False)
+
+        async def go() -> None:
+            for ws in list(self._news_ws):
+                await ws.send(frame)
+
+        self._run(go())
+
+    def news_clients(self) -> int:
+        return len(self._news_ws)
 
     async def _broadcast_trading(self, msg: dict[str, Any]) -> None:
         text = json.dumps(msg)
@@ -410,6 +455,27 @@ class _Handler(BaseHTTPRequestHandler):
             end = parse_iso(q["end"]) if "end" in q else 1 << 62
             bars = {s: [b for b in f.history.get(s, []) if start <= parse_iso(b["t"]) <= end] for s in syms}
             return self._send(200, {"bars": {s: v for s, v in bars.items() if v}, "next_page_token": None})
+        f.rest_calls.append(p)
+        if any(p.startswith(prefix) for prefix in f.fail_paths):
+            return self._send(500, {"code": 50010000, "message": "internal server error"})
+        if p == "/v1beta1/news":
+            # pages of ``limit`` articles; the page token is the next offset (the client pages by itself)
+            syms = set(filter(None, q.get("symbols", "").split(",")))
+            start = parse_iso(q["start"]) if "start" in q else 0
+            end = parse_iso(q["end"]) if "end" in q else 1 << 62
+            rows = [n for n in f.news if start <= parse_iso(n["created_at"]) <= end
+                    and (not syms or syms & set(n["symbols"]))]
+            off, limit = int(q.get("page_token", 0) or 0), int(q.get("limit", 50))
+            nxt = str(off + limit) if off + limit < len(rows) else None
+            return self._send(200, {"news": rows[off:off + limit], "next_page_token": nxt})
+        if p.startswith("/v1beta1/options/snapshots/"):
+            chain = f.option_snapshots.get(p.rsplit("/", 1)[1], {})
+            return self._send(200, {"snapshots": chain, "next_page_token": None})
+        if p == "/v2/options/contracts":
+            unders = set(q.get("underlying_symbols", "").split(","))
+            rows = [{"symbol": sym, "underlying_symbol": u, "open_interest": str(s.get("openInterest", 0))}
+                    for u, chain in f.option_snapshots.items() if u in unders for sym, s in chain.items()]
+            return self._send(200, {"option_contracts": rows, "next_page_token": None})
         self._send(404, {"code": 40410000, "message": f"no route {p}"})
 
     def do_POST(self) -> None:

@@ -170,16 +170,20 @@ async def test_email_over_starttls_to_local_smtp(tmp_path: Path) -> None:
 
     port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True)
+    cfg = AlertsConfig(channels=[AlertChannelConfig(
+        name="mail", kind="email", smtp_host="127.0.0.1", smtp_port=port, smtp_ca_file=str(cert),
+        sender="algobot@example.test", to=["trader@example.test"])],
+        routes=[AlertRouteConfig(kinds=["fill"], channels=["mail"])])
+    store = StoreWriter(tmp_path / "s.duckdb")
+    clock = WallClock()
+    box = Outbox(store, cfg, wall_ns=clock)
+    store.add("alerts", alert_row("fill", "info", "BUY 3 IBM @ 100.0", dedup_key="m1"))
+    await store.flush()
+    assert await asyncio.wait_for(box.pump(), 30) == 0  # mail server not up yet: retried later
+    assert statuses(store)["m1#mail"] == ("pending", 1)
     controller.start()
     try:
-        cfg = AlertsConfig(channels=[AlertChannelConfig(
-            name="mail", kind="email", smtp_host="127.0.0.1", smtp_port=port, smtp_ca_file=str(cert),
-            sender="algobot@example.test", to=["trader@example.test"])],
-            routes=[AlertRouteConfig(kinds=["fill"], channels=["mail"])])
-        store = StoreWriter(tmp_path / "s.duckdb")
-        box = Outbox(store, cfg, wall_ns=WallClock())
-        store.add("alerts", alert_row("fill", "info", "BUY 3 IBM @ 100.0", dedup_key="m1"))
-        await store.flush()
+        clock.now += 60 * NS
         assert await asyncio.wait_for(box.pump(), 30) == 1
         msg = message_from_bytes(got[0])
         assert tls_seen == [True]

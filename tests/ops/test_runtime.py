@@ -15,7 +15,9 @@ from algobotd.store.writer import StoreWriter
 
 
 async def test_session_open_resets_daily_baseline_and_status_is_json(tmp_path: Path) -> None:
-    overrides = ["feed.sim.symbols=4", "feed.sim.speed=\"max\"", "feed.warmup_bars=60"]
+    overrides = ["feed.sim.symbols=4", "feed.sim.speed=\"max\"", "feed.warmup_bars=60",
+                 'alerts.channels=[{name="hook", kind="webhook", url="http://127.0.0.1:9"}]',
+                 'alerts.routes=[{kinds=["fill"], channels=["hook"]}]']
     cfg = load(overrides=overrides, state_dir=str(tmp_path))
     store = StoreWriter(tmp_path / "rt.duckdb")
     a = assemble(cfg, store)
@@ -37,7 +39,7 @@ async def test_session_open_resets_daily_baseline_and_status_is_json(tmp_path: P
         assert result == {"day_start_equity": a.engine.portfolio.equity} and a.engine.day_start_equity > 1.0
         assert a.engine.events[-1]["kind"] == "session"
         await store.flush()
-        rows = await store.run(lambda con: con.execute("SELECT kind FROM alerts").fetchall())  # the writer's thread
+        rows = await store.run(lambda con: con.execute("SELECT kind FROM alerts WHERE channel = ''").fetchall())
         kinds = [k for (k,) in rows]
         assert kinds == ["session"]  # the engine event became one outbox row
         status = json.loads(json.dumps(ops.status()))  # what the control socket sends

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import re
 import shutil
 import subprocess
@@ -46,7 +45,9 @@ def test_unit_declares_notify_watchdog_restart_and_hardening() -> None:
 
     args = parser().parse_args(exec_args[1:])
     assert args.config == "/etc/algobot/config.toml" and args.state_dir == "/var/lib/algobot"
-    assert configparser.ConfigParser(strict=False, interpolation=None).read_string(GPU.read_text()) is None
+    gpu = directives(GPU.read_text())
+    assert gpu["PrivateDevices"] == ["no"] and gpu["DevicePolicy"] == ["closed"]
+    assert "/dev/nvidiactl rw" in gpu["DeviceAllow"] and "/dev/nvidia-uvm rw" in gpu["DeviceAllow"]
 
 
 def analyze(tmp_path: Path, text: str, name: str) -> subprocess.CompletedProcess[str]:
