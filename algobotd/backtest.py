@@ -20,7 +20,7 @@ import structlog
 
 from algobotd.assembly import assemble, warm_up
 from algobotd.config import Config, ConfigError, dump
-from algobotd.daemon import store_path
+from algobotd.store.paths import store_path
 from algobotd.store.writer import StoreWriter
 from algobotd.validate.metrics import summarize
 

@@ -12,7 +12,6 @@ import json
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import structlog
 
@@ -22,15 +21,11 @@ from algobotd.config import Config, dump
 from algobotd.control.adapter import EngineControl
 from algobotd.feeds.prices import PriceRelay
 from algobotd.ops.runtime import Operations
+from algobotd.store.paths import store_path
 from algobotd.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
 
-STORE_FILE = "algobot.duckdb"
-
-
-def store_path(cfg: Config) -> Path:
-    return cfg.state_dir / STORE_FILE
 
 
 class Daemon:

@@ -22,7 +22,7 @@ RUNS_DDL = ("CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR, kind VARCHAR, star
 
 
 def prepare_result_file(cfg: Config, out: Path, kind: str) -> None:
-    from algobotd.daemon import store_path  # the daemon's imports are heavy; only the CLI needs this
+    from algobotd.store.paths import store_path
 
     out = out.resolve()
     if out == store_path(cfg).resolve():
