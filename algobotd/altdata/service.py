@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,15 @@ def spot_lookup(feed: AltDataFeed) -> Any:
     return spot
 
 
+def news_stream_url(explicit: str, data_stream_url: str) -> str:
+    """The news websocket: explicit, else on the same host as an overridden data stream (a proxy
+    or a test server must never be bypassed towards Alpaca's public host), else alpaca-py's default."""
+    if explicit or not data_stream_url:
+        return explicit
+    parts = urlsplit(data_stream_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/v1beta1/news", "", ""))
+
+
 def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
     """The feed with alternative data attached, or the feed itself when ``altdata.enabled`` is off.
 
@@ -59,7 +69,7 @@ def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
         if a.news:
             from algobotd.altdata.alpaca_news import AlpacaNews
 
-            news = AlpacaNews(hub, feed.symbols, cfg.alpaca, a.news_stream_url,
+            news = AlpacaNews(hub, feed.symbols, cfg.alpaca, news_stream_url(a.news_stream_url, cfg.alpaca.data_stream_url),
                               history_ns=int(a.news_history_hours * 3600 * NS_PER_SECOND))
             sources.append(news)
         if a.options:
@@ -68,6 +78,11 @@ def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
             opts = AlpacaOptions(hub, feed.symbols, cfg.alpaca, a.options_poll_seconds,
                                  a.options_requests_per_minute, spot_lookup(wrapped))
             wrapped.loops.append(("alpaca_options", opts.run))
+    if cfg.feed.kind == "ib" and a.news and a.ib_news_providers:
+        from algobotd.altdata.ib_news import IBNews
+
+        sources.append(IBNews(hub, feed, a.ib_news_providers,
+                              history_ns=int(a.news_history_hours * 3600 * NS_PER_SECOND)))
     if a.form4:
         if not a.form4_user_agent:
             raise ConfigError("altdata.form4_user_agent", "EDGAR requires a declared user agent (\"Name email\")")

@@ -173,9 +173,23 @@ def _numeric(s: str) -> bool:
     return s.replace(",", "").replace(".", "").replace("-", "").isdigit()
 
 
-def key_values(d: dict[str, Any]) -> str:
-    width = max((len(k) for k in d), default=0)
-    return "".join(f"{k.ljust(width)}  {_fmt(v)}\n" for k, v in d.items())
+def key_values(d: dict[str, Any], indent: str = "") -> str:
+    """Scalars as aligned ``key  value`` lines; nested sections (ops, altdata ...) indented below."""
+    flat = {k: v for k, v in d.items() if not _nested(v)}
+    width = max((len(k) for k in flat), default=0)
+    out = [f"{indent}{k.ljust(width)}  {_fmt(v)}\n" for k, v in flat.items()]
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.append(f"{indent}{k}:\n{key_values(v, indent + '  ')}")
+        elif _nested(v):
+            cols = list(dict.fromkeys(c for row in v for c in row))
+            body = table(v, cols)
+            out.append(f"{indent}{k}:\n" + "".join(f"{indent}  {line}\n" for line in body.splitlines()))
+    return "".join(out)
+
+
+def _nested(v: Any) -> bool:
+    return (isinstance(v, dict) and bool(v)) or (isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v))
 
 
 COLUMNS = {

@@ -127,15 +127,14 @@ def _tables(paths: list[PathResult], result: dict[str, Any]) -> dict[str, dict[s
     keys = sorted({k for v in summ.values() for k in v})
     summary = {"scenario": np.array(list(summ), dtype=object)}
     summary.update({k: np.array([float(v.get(k, np.nan)) for v in summ.values()]) for k in keys})
-    curves = [p for p in paths if p.equity is not None]
-    n = sum(len(p.equity) for p in curves)  # type: ignore[arg-type]
+    curves = [(p.scenario, p.index, p.equity) for p in paths if p.equity is not None]
+    lengths = [len(e) for _, _, e in curves]
     curve_cols = {
-        "scenario": np.array([p.scenario for p in curves for _ in range(len(p.equity))], dtype=object),  # type: ignore[arg-type]
-        "path": np.concatenate([np.full(len(p.equity), p.index) for p in curves]) if curves else np.empty(0, np.int64),  # type: ignore[arg-type]
-        "bar": np.concatenate([np.arange(len(p.equity)) for p in curves]) if curves else np.empty(0, np.int64),  # type: ignore[arg-type]
-        "equity": np.concatenate([p.equity for p in curves]).astype(float) if curves else np.empty(0),  # type: ignore[misc]
+        "scenario": np.repeat(np.array([c[0] for c in curves], dtype=object), lengths),
+        "path": np.repeat(np.array([c[1] for c in curves], dtype=np.int64), lengths),
+        "bar": np.concatenate([np.arange(n) for n in lengths]) if curves else np.empty(0, np.int64),
+        "equity": np.concatenate([e for _, _, e in curves]).astype(float) if curves else np.empty(0),
     }
-    assert len(curve_cols["scenario"]) == n
     return {"mc_paths": cols, "mc_summary": summary, "mc_curves": curve_cols}
 
 

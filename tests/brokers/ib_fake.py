@@ -84,6 +84,7 @@ class _Client:
     client_id: int = -1
     bars: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
     ticks: dict[int, str] = field(default_factory=dict)
+    news: dict[int, str] = field(default_factory=dict)  # reqMktData with news ticks: reqId -> symbol
 
     def send(self, *fields: object) -> None:
         if not self.writer.is_closing():
@@ -111,6 +112,10 @@ class FakeTWS:
         self.unknown_symbols: set[str] = set()  # contract details come back empty for these
         self.placed: list[FakeOrder] = []  # every placeOrder, in order (resubmission shows here)
         self.connects = 0
+        # news (issue 10): conId -> [(time "YYYY-MM-DD HH:MM:SS.0", provider, article id, headline)]
+        self.news_history: dict[int, list[tuple[str, str, str, str]]] = {}
+        self.news_requests: list[tuple[int, str, str, str]] = []
+        self.news_error = 0  # an IB error code answered to reqHistoricalNews (e.g. 10276: no subscription)
         self._perm = 1000
         self._exec_seq = 0
         self._server: asyncio.AbstractServer | None = None
@@ -243,6 +248,20 @@ class FakeTWS:
             c.send(52, 1, req_id)
         elif mid == 49:
             c.send(49, 1, int(time.time()))
+        elif mid == 1:  # reqMktData: version, reqId, contract(12), deltaNeutral flag, genericTickList ...
+            if "292" in f[16]:  # news ticks (alternative data, issue 10)
+                c.news[int(f[2])] = f[4]
+        elif mid == 2:  # cancelMktData: version, reqId
+            c.news.pop(int(f[2]), None)
+        elif mid == 86:  # reqHistoricalNews: reqId, conId, providerCodes, start, end, totalResults, options
+            req_id, con_id = int(f[1]), int(f[2])
+            self.news_requests.append((con_id, f[3], f[4], f[5]))
+            if self.news_error:
+                c.send(4, 2, req_id, self.news_error, "news: not subscribed to the provider", "")
+                return
+            for t, provider, article, headline in self.news_history.get(con_id, [])[: int(f[6])]:
+                c.send(86, req_id, t, provider, article, headline)
+            c.send(87, req_id, 0)
         # anything else (cancelHistoricalData, reqAutoOpenOrders ...) needs no answer
 
     def _historical(self, c: _Client, f: list[str]) -> None:
@@ -331,6 +350,16 @@ class FakeTWS:
             for req_id, sym in c.ticks.items():
                 if sym == symbol:
                     c.send(99, req_id, 3, int(time.time()), bid, ask, bid_size, ask_size, 0)
+
+    def push_news_tick(self, symbol: str, ts_ms: int, provider: str, article_id: str, headline: str) -> int:
+        """A news tick (msg 84) to every news subscriber of ``symbol``."""
+        sent = 0
+        for cl in self.clients:
+            for req_id, sym in cl.news.items():
+                if sym == symbol:
+                    cl.send(84, req_id, ts_ms, provider, article_id, headline, "")
+                    sent += 1
+        return sent
 
     def send_error(self, code: int, msg: str, req_id: int = -1) -> None:
         for c in self.clients:

@@ -16,6 +16,19 @@ WALL_CLOCK_MODES = ("paper", "live")  # modes whose bars follow the wall clock
 LAG_WARN_S = 5.0  # feed lag beyond this (after the bar's own length) is shown in red
 
 
+def append_altdata(t: Text, alt: dict | None) -> None:
+    """Alternative-data freshness (algobotd/altdata/hub.py): ``news ● 3m`` per source, red when down."""
+    if not alt:
+        return
+    for name, src in (alt.get("sources") or {}).items():
+        ok = bool(src.get("ok"))
+        t.append(f"  {name} ")
+        t.append("●" if ok else "✖", style="green" if ok else "bold red")
+        age = src.get("age_s")
+        if age is not None:
+            t.append(f" {fmt.duration(float(age))}", style="dim")
+
+
 class StatusHeader(Static):
     def __init__(self, clock: Callable[[], datetime], *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -72,6 +85,7 @@ class StatusHeader(Static):
             if lag is not None:
                 t.append(f" lag {fmt.duration(lag)}", style="bold red" if lag > LAG_WARN_S else "dim")
             t.append(f"  model {s.model_id or '-'}", style="dim")
+            append_altdata(t, s.altdata)
         if t != self._last:
             self._last = t
             self.update(t)
