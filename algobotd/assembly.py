@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from algobotd.altdata.service import wrap_feed
+from algobotd.altdata.runtime import AltData
+from algobotd.altdata.service import build_altdata
 from algobotd.brokers import make_broker, trading_mode
 from algobotd.brokers.base import Broker
 from algobotd.clock import Clock, LiveClock, SimClock
@@ -35,23 +36,25 @@ class Assembly:
     engine: Engine
     restored: RestoredState
     mode: str
+    altdata: AltData | None = None  # news / social / options sources (algobotd/altdata)
 
 
 def assemble(cfg: Config, store: StoreWriter, replay_path: str | None = None) -> Assembly:
     restored = restore(store.con)
     feed = make_feed(cfg, replay_path)
-    # news / social / options events ride the bar batches (algobotd/altdata); pollers and the
-    # social drop directory only in a durable (daemon) store, never in a backtest's
-    feed = wrap_feed(cfg, feed, store, watch=store.durable)
     symbols = SymbolIndex(feed.symbols)
     clock: Clock = SimClock() if is_simulated(cfg, replay_path) else LiveClock()
     broker = make_broker(cfg, symbols, clock)
     engine = Engine(cfg, symbols, broker, store, clock, restored)
+    # news / social / options events ride the bar batches (the engine attaches them, algobotd/altdata);
+    # pollers and the social drop directory only with a durable (daemon) store, never in a backtest
+    altdata = build_altdata(cfg, feed, store, watch=store.durable)
+    engine.alt_hub = altdata.hub if altdata is not None else None
     restore_open_orders = getattr(broker, "restore", None)
     if restore_open_orders is not None and restored.open_orders:
         # the paper venue's book lives in our store; real venues are reconciled instead
         restore_open_orders(restored.open_orders)
-    return Assembly(cfg, feed, broker, clock, store, engine, restored, trading_mode(cfg))
+    return Assembly(cfg, feed, broker, clock, store, engine, restored, trading_mode(cfg), altdata)
 
 
 async def warm_up(a: Assembly) -> int:
@@ -63,6 +66,8 @@ async def warm_up(a: Assembly) -> int:
     else:
         batches = await a.feed.history(n, None)
         store_bars = True
+    if a.altdata is not None:  # news history for the same window; live sources start here
+        await a.altdata.warm(batches, a.engine.bar_ns)
     for b in batches:
         if isinstance(a.clock, SimClock):
             a.clock.advance_to(b.ts + a.engine.bar_ns)

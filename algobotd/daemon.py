@@ -159,6 +159,8 @@ class Daemon:
             try:
                 if self.reconciler is not None:
                     await self.reconciler.close()
+                if a.altdata is not None:  # news stream, pollers, drop-directory watcher
+                    await a.altdata.close()
                 await a.feed.close()
                 await a.broker.close()
                 close_model = getattr(a.engine.model, "close", None)  # ensemble: stop training workers

@@ -99,6 +99,9 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         # False for Monte Carlo paths (algobotd/validate/paths.py): nobody reads a path's bar and
         # prediction rows, and building them is ~10% of a path's time
         self.store_market_rows = True
+        # alternative data (algobotd/altdata/hub.py): news / social / options events published
+        # before a batch's end are attached to it before the model sees it; set by assembly
+        self.alt_hub: Any = None
         self._last_weights: dict[str, float] | None = None
         self._last_weights_json = "{}"
         self.fills = 0
@@ -125,6 +128,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
 
     def warm(self, batch: BarBatch, store_bars: bool) -> None:
         """Feed history to the model without trading (first start: also store it)."""
+        if self.alt_hub is not None:
+            self.alt_hub.attach(batch, self.bar_ns)
         self.last_prediction = self.model.update(batch)
         self.portfolio.mark(batch.close, batch.valid)
         self.risk.observe(batch, batch.ts + self.bar_ns)  # volatility estimates warm up too
@@ -135,17 +140,20 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
     async def process(self, batch: BarBatch) -> None:
         if isinstance(self.clock, SimClock):
             self.clock.advance_to(batch.ts + self.bar_ns)
-        self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
         pf = self.portfolio
+        # the day's loss is measured from the previous close: roll before this bar moves prices
+        self._roll_day(batch.ts, pf.equity)
+        self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
         pf.mark(batch.close, batch.valid)
         equity, gross, net, unrealized = pf.valuation()
         drawdown = pf.update_hwm(equity)
-        self._roll_day(batch.ts, equity)
         now = self.clock.now()
         self._store_bars(batch)
         self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
                                   pf.high_water_mark, drawdown))
         self.equity_curve.append((now, equity, pf.cash, drawdown))
+        if self.alt_hub is not None:
+            self.alt_hub.attach(batch, self.bar_ns)
         pred = self.model.update(batch)
         self.last_prediction = pred
         self.last_batch = batch

@@ -31,12 +31,13 @@ from tui.widgets.events import EventLog
 from tui.widgets.header import StatusHeader
 from tui.widgets.metrics import MetricsBar
 from tui.widgets.orders import OrdersTable
+from tui.widgets.ops import OpsTable
 from tui.widgets.positions import PositionsTable
 from tui.widgets.predictions import PredictionsTable
 from tui.widgets.risk import RiskTable
 
 PANELS = (("positions", "Positions"), ("orders", "Orders"), ("predictions", "Predictions"),
-          ("risk", "Risk"), ("events", "Events"))
+          ("risk", "Risk"), ("events", "Events"), ("ops", "Ops"))
 WIDE = Size(140, 40)  # from this size on, every panel is visible at once
 CONTROL_ACTIONS = {"halt", "resume", "flatten", "cancel_all", "retrain"}
 
@@ -82,6 +83,7 @@ class AlgobotApp(App[None]):
             yield PredictionsTable(id="predictions")
             yield RiskTable(id="risk")
             yield EventLog(id="events")
+            yield OpsTable(id="ops")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -155,6 +157,7 @@ class AlgobotApp(App[None]):
             self.query_one(StatusHeader).set_status(data)
             self.query_one(TradingBanner).show_status(data)
             self.query_one(MetricsBar).show_status(data)
+            self.query_one(OpsTable).show(data)
         elif topic == "positions":
             self.query_one(PositionsTable).show(data)
         elif topic == "orders":

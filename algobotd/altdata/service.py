@@ -1,4 +1,4 @@
-"""Config -> hub, sources and the wrapped feed (called once, from ``assembly.assemble``)."""
+"""Config -> hub and sources (called once, from ``assembly.assemble``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from algobotd.altdata.feed import AltDataFeed, Source
+from algobotd.altdata.runtime import AltData, Source
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import make_scorer
 from algobotd.altdata.social import DropDirectory
@@ -21,11 +21,11 @@ from algobotd.feeds.base import Feed
 log = structlog.get_logger(__name__)
 
 
-def spot_lookup(feed: AltDataFeed) -> Any:
+def spot_lookup(hub: AltHub) -> Any:
     """The latest close of a symbol from the last batch the hub attached events to (NaN if none)."""
 
     def spot(symbol: str) -> float:
-        b = feed.hub.last_batch
+        b = hub.last_batch
         if b is None or symbol not in b.symbols:
             return math.nan
         i = b.symbols.index(symbol)
@@ -43,28 +43,28 @@ def news_stream_url(explicit: str, data_stream_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/v1beta1/news", "", ""))
 
 
-def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
-    """The feed with alternative data attached, or the feed itself when ``altdata.enabled`` is off.
+def build_altdata(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> AltData | None:
+    """Hub and sources for the configured feed, or None when ``altdata.enabled`` is off.
 
     ``watch`` False (backtests): no drop-directory watcher and no network pollers; a backtest
     must not consume the live daemon's social files nor hit broker APIs.
     """
     a = cfg.altdata
     if not a.enabled:
-        return feed
+        return None
     try:
         scorer = make_scorer(a.scorer, a.transformer_path, a.headline_weight)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         raise ConfigError("altdata.transformer_path", str(exc)) from None
     hub = AltHub(scorer, store)
     sources: list[Source] = []
-    wrapped = AltDataFeed(feed, hub, sources, [], retry_seconds=a.retry_seconds)
+    alt = AltData(hub, sources, [], retry_seconds=a.retry_seconds)
     if not watch:
-        return wrapped
+        return alt
     social = DropDirectory(hub, Path(a.social_dir) if a.social_dir else cfg.state_dir / "social",
                            a.social_poll_seconds)
-    wrapped.loops.append(("social", social.run))
-    wrapped.social = social  # type: ignore[attr-defined]
+    alt.loops.append(("social", social.run))
+    alt.social = social
     if cfg.feed.kind == "alpaca":
         if a.news:
             from algobotd.altdata.alpaca_news import AlpacaNews
@@ -76,8 +76,8 @@ def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
             from algobotd.altdata.alpaca_options import AlpacaOptions
 
             opts = AlpacaOptions(hub, feed.symbols, cfg.alpaca, a.options_poll_seconds,
-                                 a.options_requests_per_minute, spot_lookup(wrapped))
-            wrapped.loops.append(("alpaca_options", opts.run))
+                                 a.options_requests_per_minute, spot_lookup(hub))
+            alt.loops.append(("alpaca_options", opts.run))
     if cfg.feed.kind == "ib" and a.news and a.ib_news_providers:
         from algobotd.altdata.ib_news import IBNews
 
@@ -88,4 +88,4 @@ def wrap_feed(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Feed:
             raise ConfigError("altdata.form4_user_agent", "EDGAR requires a declared user agent (\"Name email\")")
         log.warning("altdata.form4: the EDGAR fetcher is not part of this build; parse filings with "
                     "algobotd.altdata.form4.parse_form4")
-    return wrapped
+    return alt

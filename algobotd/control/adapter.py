@@ -63,7 +63,7 @@ class EngineControl:
             # scheduler jobs, alert backlog, model monitor, systemd, last reload (issue 8)
             "ops": self.ops.status() if self.ops is not None else None,
             # alternative-data sources: freshness, failures, drops (algobotd/altdata/hub.py)
-            "altdata": hub.status(e.clock.now()) if (hub := getattr(self.feed, "hub", None)) is not None else None,
+            "altdata": e.alt_hub.status(e.clock.now()) if e.alt_hub is not None else None,
         }
 
     def positions(self) -> list[dict[str, Any]]:
@@ -141,7 +141,7 @@ class EngineControl:
         return {"cancel_requested": n}
 
     async def ingest(self, lines: list[Any], actor: str) -> dict[str, Any]:
-        hub = getattr(self.feed, "hub", None)
+        hub = self.engine.alt_hub
         if hub is None:
             raise ControlError("unavailable", "alternative data is off (altdata.enabled = false)")
         from algobotd.altdata.social import ingest_lines  # the adapter stays importable without altdata

@@ -79,11 +79,14 @@ def restore(con: duckdb.DuckDBPyConnection, equity_rows: int = 2000) -> Restored
         st.resume = ResumePoint(int(last), tuple(r[0] for r in rows), np.array([r[1] for r in rows], dtype=float))
     hwm = con.execute("SELECT max(equity) FROM equity").fetchone()[0]
     st.high_water_mark = None if hwm is None else float(hwm)
+    # the day's loss counts from the previous close (the last row before today), as the engine does
     day = con.execute(
-        f"SELECT {_ns('ts')}, equity FROM equity WHERE ts >= (SELECT date_trunc('day', max(ts)) FROM equity) "
-        "ORDER BY ts LIMIT 1"
+        f"""WITH today AS (SELECT date_trunc('day', max(ts)) AS d FROM equity)
+            SELECT (SELECT {_ns('min(ts)')} FROM equity, today WHERE ts >= today.d),
+                   coalesce((SELECT arg_max(equity, ts) FROM equity, today WHERE ts < today.d),
+                            (SELECT arg_min(equity, ts) FROM equity, today WHERE ts >= today.d))"""
     ).fetchone()
-    st.day_start = None if day is None else (int(day[0]), float(day[1]))
+    st.day_start = None if day is None or day[0] is None else (int(day[0]), float(day[1]))
     st.equity_curve = [
         (int(t), float(e), float(c), float(d))
         for t, e, c, d in reversed(

@@ -14,13 +14,12 @@ import pytest
 
 from algobotd.altdata.alpaca_news import AlpacaNews
 from algobotd.altdata.alpaca_options import AlpacaOptions
-from algobotd.altdata.feed import AltDataFeed
+from algobotd.altdata.runtime import AltData
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import LexiconScorer
 from algobotd.config import AlpacaConfig
 from algobotd.features.engine import FeatureEngine
 from tests.altdata.conftest import NS, T0, batch
-from tests.altdata.test_social import ListFeed
 from tests.brokers.alpaca_fake import FakeAlpaca, iso
 
 pytestmark = pytest.mark.timeout(60)
@@ -79,8 +78,8 @@ async def test_news_stream_live_into_features(fake: FakeAlpaca) -> None:
     hub = AltHub(LexiconScorer())
     src = AlpacaNews(hub, ("AAPL", "MSFT"), acfg(fake), stream_url=f"ws://127.0.0.1:{fake.ws_port}/v1beta1/news")
     now = time.time_ns() // (60 * NS) * (60 * NS)
-    feed = AltDataFeed(ListFeed([batch(now - 60 * NS), batch(now)]), hub, [src])
-    await feed._start_sources()
+    alt = AltData(hub, [src])
+    await alt.warm([batch(now - 60 * NS)], 60 * NS)  # starts the stream, then REST history (empty here)
     try:
         assert await src.wait_connected(5)
         await wait_for(lambda: fake.news_clients() == 1)
@@ -95,11 +94,11 @@ async def test_news_stream_live_into_features(fake: FakeAlpaca) -> None:
         assert len(hub.pending_news) == 1  # the duplicate and the foreign symbol never reach the features
         eng = FeatureEngine(symbols=("AAPL", "MSFT"))
         col = eng.names.index("news_sent")
-        xs = [eng.update(b)[:, col].copy() async for b in feed.batches(None)]
+        xs = [eng.update(hub.attach(b, 60 * NS))[:, col].copy() for b in (batch(now - 60 * NS), batch(now))]
         assert xs[0][0] == 0.0 and xs[1][0] > 0.0 and xs[1][1] == 0.0
         assert hub.status(now)["sources"]["alpaca_news"]["ok"] is True
     finally:
-        await feed.close()
+        await alt.close()
     assert not src.connected
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algobotd.altdata.feed import AltDataFeed
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import LexiconScorer
 from algobotd.altdata.social import DropDirectory, ingest_lines, parse_line, parse_ts
@@ -88,35 +87,15 @@ async def test_drop_directory(tmp_path: Path) -> None:
     assert (await d.scan_once()).accepted == 0  # processed files are not read again
 
 
-class ListFeed:
-    """A market feed that replays fixed batches (the wrapper only needs the Feed protocol)."""
-
-    def __init__(self, batches: list) -> None:
-        self._b, self.symbols, self.bar_seconds, self.connected = batches, batches[0].symbols, 60, True
-
-    async def history(self, n: int, resume: object) -> list:
-        return []
-
-    async def batches(self, resume: object):
-        for b in self._b:
-            yield b
-
-    async def close(self) -> None:
-        pass
-
-
-async def test_a_valid_line_reaches_the_features() -> None:
+def test_a_valid_line_reaches_the_features() -> None:
     h = hub()
-    feed = AltDataFeed(ListFeed([batch(T0 + k * 60 * NS) for k in range(4)]), h)
     res = ingest_lines(h, [{"ts": (T0 + 90 * NS) / NS, "symbol": "MSFT", "source": "reddit",
                             "text": "MSFT beats estimates, shares surge"}, "garbage"])
     assert res.accepted == 1 and res.rejected_total == 1
     eng = FeatureEngine(symbols=("AAPL", "MSFT"))
     col = eng.names.index("news_sent")
-    sent = []
-    async for b in feed.batches(None):
-        X = eng.update(b)
-        sent.append(X[:, col].copy())
+    # the engine's path (Engine.warm / Engine.process): attach, then the features see the batch
+    sent = [eng.update(h.attach(batch(T0 + k * 60 * NS), 60 * NS))[:, col].copy() for k in range(4)]
     assert sent[0][1] == 0.0  # published at T0+90s: not in the first minute's batch (no look-ahead)
     assert sent[1][1] > 0.0 and sent[1][0] == 0.0  # the second batch carries it, for MSFT only
     assert h.attached_news == 1 and not h.pending_news

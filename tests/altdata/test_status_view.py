@@ -29,4 +29,4 @@ def test_status_carries_freshness_and_header_shows_it() -> None:
         "feed_connected": True, "broker_connected": True, "model_id": None, "altdata": alt}), type=p.Status)
     t = Text()
     append_altdata(t, wire.altdata)
-    assert t.plain == "  alpaca_news ● 300s  alpaca_options ✖"
+    assert t.plain == "  alpaca_news ● 5m  alpaca_options ✖"

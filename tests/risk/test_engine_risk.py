@@ -207,3 +207,18 @@ async def test_halt_during_the_write_ahead_barrier_stops_the_order(tmp_path) -> 
     assert await rig.query("SELECT status, status_reason FROM orders WHERE reason = 'manual'") == [
         ("canceled", "risk:state_halted: HALTED before submission")]
     await rig.close()
+
+
+async def test_daily_loss_counts_from_previous_close_on_daily_bars(tmp_path) -> None:
+    """With one bar per day the day's baseline must be the prior close, not this bar's equity."""
+    rig = Rig(tmp_path, config(tmp_path, "feed.bar_seconds=86400", "risk.daily_loss_pct=0.02",
+                               "risk.max_drawdown_pct=0.5", "risk.max_position_pct=0.6",
+                               "risk.max_order_value=600000", "risk.max_gross_pct=1.0"), SYM)
+    await rig.start()
+    avg = await long_position(rig, shares=5000, price=100.0)  # ~50% of equity in AAA
+    start = rig.engine.portfolio.equity
+    await rig.bar([avg * 0.94, 50.0])  # the next day: -6% on half the book = -3% equity
+    assert rig.engine.day_start_equity == pytest.approx(start)
+    assert rig.engine.state.state is TradingState.HALTED
+    assert rig.engine.state.current.actor == "breaker:daily_loss"
+    await rig.close()

@@ -10,6 +10,7 @@ from algobotd.control import protocol as p
 from tui import fmt
 from tui.widgets.events import EventLog
 from tui.widgets.header import StatusHeader
+from tui.widgets.ops import OpsTable
 from tui.widgets.positions import PositionsTable
 
 
@@ -93,3 +94,33 @@ async def test_event_log_appends_only_new() -> None:
         await pilot.pause()
         lines = [strip.text for strip in log.lines]
         assert [line.split()[-1] for line in lines if line.strip()] == ["0", "1", "2", "3", "4"]
+
+
+class OpsHarness(App[None]):
+    def compose(self) -> ComposeResult:
+        yield OpsTable(id="ops")
+
+
+async def test_ops_table_shows_jobs_alerts_and_sources() -> None:
+    ops = {
+        "calendar": "XNYS", "market_open": False, "entries_allowed": False,
+        "jobs": [{"id": "nightly_retrain", "next_run": "2024-01-02T21:30:00+00:00", "last_result": None,
+                  "last_error": "boom"}],
+        "alerts": {"backlog": 3, "last_error": "smtp down"},
+        "monitor": {"retraining": True, "drifted": ["ret_5"]},
+    }
+    altdata = {"sources": {"news": {"ok": True, "age_s": 12.0}}}
+    app = OpsHarness()
+    async with app.run_test() as pilot:
+        t = app.query_one(OpsTable)
+        t.show(status(ops=ops, altdata=altdata))
+        await pilot.pause()
+        keys = [str(k.value) for k in t.rows]
+        assert keys == ["market", "entries", "job-nightly_retrain", "alerts", "monitor", "src-news"]
+        assert str(t.get_cell("job-nightly_retrain", "state")) == "error"
+        assert str(t.get_cell("alerts", "state")) == "3" and str(t.get_cell("alerts", "detail")) == "smtp down"
+        assert str(t.get_cell("monitor", "detail")) == "drifted: ret_5"
+        assert str(t.get_cell("src-news", "detail")) == "age 12s"
+        t.show(status())  # a daemon without the ops section: the table empties instead of failing
+        await pilot.pause()
+        assert list(t.rows) == []
