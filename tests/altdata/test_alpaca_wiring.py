@@ -40,7 +40,7 @@ async def test_alpaca_news_and_options_reach_engine_store_and_status(tmp_path: P
                   "created_at": iso(now - 3600 * 1_000_000_000), "updated_at": iso(now - 3600 * 1_000_000_000)}]
     fake.option_snapshots["AAPL"] = chain(100.0, dt.date.today() + dt.timedelta(days=20), 3000, 1000, 0.32, 0.22)
     cfg = load(None, ['feed.kind="alpaca"', 'feed.symbols=["AAPL", "MSFT"]', "feed.warmup_bars=0",
-                      "feed.grace_seconds=1.0", "altdata.options=true", "altdata.options_poll_seconds=0.2",
+                      "feed.grace_seconds=1.0", "altdata.options=true", "altdata.options_poll_seconds=1",
                       "altdata.options_requests_per_minute=10000", *fake.config_overrides()], state_dir=str(tmp_path))
     store = StoreWriter(tmp_path / "algobot.duckdb", flush_seconds=0.05)
     a = assemble(cfg, store)

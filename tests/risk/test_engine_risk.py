@@ -217,6 +217,7 @@ async def test_daily_loss_counts_from_previous_close_on_daily_bars(tmp_path) -> 
     await rig.start()
     avg = await long_position(rig, shares=5000, price=100.0)  # ~50% of equity in AAA
     start = rig.engine.portfolio.equity
+    rig.k = 24 * 60  # the helper's bars are a minute apart: jump to the same time the next day
     await rig.bar([avg * 0.94, 50.0])  # the next day: -6% on half the book = -3% equity
     assert rig.engine.day_start_equity == pytest.approx(start)
     assert rig.engine.state.state is TradingState.HALTED
