@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train.py              # 500 x 504 daily bars of the simulated market, CPU
     .venv/bin/python bench/train.py --quick      # 50 x 300, seconds
-    .venv/bin/python bench/train.py --device cuda
+    .venv/bin/python bench/train.py --device cpu   # force CPU on a GPU machine
 
 Features come from the live FeatureEngine over the simulated market with one bar per session
 (``feed.bar_seconds = 23400``). Each model is fitted once on every labelled sample (horizon 5,
@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--bars", type=int, default=504)
     ap.add_argument("--models", default="lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,transformer,cnn,attention")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto", help="auto: CUDA, then MPS, then CPU (deep models)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()

@@ -97,7 +97,9 @@ def chunks(lines: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 async def send_socket(lines: list[dict[str, Any]], socket: str) -> dict[str, int]:
-    from algobotd.control.client import ControlClient  # the daemon's own client (same protocol version)
+    from algobotd.control.client import (
+        ControlClient,  # the daemon's own client (same protocol version)
+    )
 
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     client = await ControlClient.connect(socket, client="social-collector")

@@ -20,12 +20,20 @@ from alpaca.data.live.news import NewsDataStream
 from alpaca.data.requests import NewsRequest
 
 from algobotd.altdata.hub import AltHub
-from algobotd.brokers.alpaca_common import api_failure, resolve_keys, with_timeout, ws_params
+from algobotd.brokers.alpaca_common import (
+    api_failure,
+    resolve_keys,
+    with_timeout,
+    ws_params,
+)
 from algobotd.config import AlpacaConfig
 from algobotd.domain import News
 
 log = structlog.get_logger(__name__)
 NAME = "alpaca_news"
+# alpaca-py pages news 50 at a time: 1,000 articles = 20 requests, well inside 200/min; newest
+# first, so a busy universe keeps the most recent articles of the warm-up window
+HISTORY_LIMIT = 1000
 
 
 def ts_ns(v: Any) -> int:
@@ -97,7 +105,7 @@ class AlpacaNews:
         key, secret = self._keys
         client = with_timeout(NewsClient(key, secret, raw_data=True, url_override=self.acfg.data_url or None))
         req = NewsRequest(symbols=",".join(self.symbols), start=dt.datetime.fromtimestamp(start_ns / 1e9, tz=dt.UTC),
-                          end=dt.datetime.fromtimestamp(end_ns / 1e9, tz=dt.UTC), limit=10_000, sort="asc")
+                          end=dt.datetime.fromtimestamp(end_ns / 1e9, tz=dt.UTC), limit=HISTORY_LIMIT, sort="desc")
         raw = client.get_news(req)
         return list((raw or {}).get("news", []))
 
@@ -112,7 +120,8 @@ class AlpacaNews:
             return 0
         items = [n for n in (to_news(m, self.universe) for m in rows) if n is not None]
         self.hub.mark_ok(NAME)
-        return self.hub.add_news(items, NAME)
+        items = await asyncio.to_thread(self.hub.score, items)  # a batch: off the loop
+        return self.hub.add_news(items, NAME, prescored_by=self.hub.scorer.name)
 
     # --- live -------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 OPEN_MARKET = {"P": 1.0, "S": -1.0}
-_XML_BLOCK = re.compile(r"<XML>\s*(.*?)\s*</XML>", re.S | re.I)
+_XML_BLOCK = re.compile(r"<XML>\s*(.*?)\s*</XML>", re.DOTALL | re.IGNORECASE)
 
 
 class Form4Error(ValueError):

@@ -29,6 +29,7 @@ from algobotd.domain import NS_PER_SECOND, BarBatch, News, OptionsSnapshot
 
 log = structlog.get_logger(__name__)
 
+STATUS_SYMBOLS = 50  # per-symbol details shown in status, per source
 SEEN_IDS = 200_000  # news ids remembered for de-duplication (older ones rely on the store's key)
 
 
@@ -105,6 +106,18 @@ class AltHub:
         if len(self._seen) > SEEN_IDS:
             self._seen.popitem(last=False)
         return True
+
+    def score(self, items: list[News]) -> list[News]:
+        """Items with their sentiment filled in (pure: safe in a worker thread). History batches
+        go through here in ``asyncio.to_thread`` so a slow scorer (a transformer on CPU) never
+        blocks the loop; ``add_news(..., prescored_by=scorer.name)`` then stores them."""
+        need = [i for i, n in enumerate(items) if n.sentiment is None]
+        if not need:
+            return items
+        out = list(items)
+        for i, s in zip(need, self.scorer.score_many([(items[i].headline, items[i].summary) for i in need])):
+            out[i] = replace(items[i], sentiment=round(float(s), 6))
+        return out
 
     def add_news(self, items: list[News], source: str, prescored_by: str = "") -> int:
         """Score (items without a sentiment), store once and queue each new item; returns how many
@@ -188,6 +201,8 @@ class AltHub:
                 "age_s": None if h.last_event_ts is None else round((now_ns - h.last_event_ts) / NS_PER_SECOND, 1),
                 "last_error": h.last_error or None,
             }
+            if h.extra:  # per-symbol figures (options flow, insider buying); capped: status streams at 4 Hz
+                out["sources"][h.name]["symbols"] = dict(list(h.extra.items())[:STATUS_SYMBOLS])
         return out
 
 

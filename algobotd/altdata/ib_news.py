@@ -13,6 +13,7 @@ Only ib_async's async / non-blocking calls are used; nothing blocks the daemon l
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -60,7 +61,8 @@ class IBNews:
                     raise TimeoutError(f"historical news for {sym}: no answer")
                 items = [News(f"ib:{r.providerCode}:{r.articleId}", utc_ns(r.time), (sym,), clean(r.headline),
                               "", f"ib:{r.providerCode}") for r in rows]
-                new += self.hub.add_news(items, NAME)
+                items = await asyncio.to_thread(self.hub.score, items)  # a batch: off the loop
+                new += self.hub.add_news(items, NAME, prescored_by=self.hub.scorer.name)
         except (RequestError, TimeoutError, ConnectionError, OSError) as exc:
             self.hub.mark_failed(NAME, f"{type(exc).__name__}: {exc}")
             return new
@@ -87,15 +89,29 @@ class IBNews:
         if self._orig is None:
             self._orig = ib.wrapper.tickNews
             ib.wrapper.tickNews = self._tick_news
+            # after a reconnect ("data lost") the gateway forgot our requests: subscribe again
+            self.feed.session.on_restored.append(self._on_restored)
+        self._subscribe()
+
+    async def _on_restored(self, resubscribe: bool) -> None:
+        if resubscribe and self._orig is not None:
+            self._tickers.clear()
+            self._req_symbol.clear()
+            self._subscribe()
+
+    def _subscribe(self) -> None:
+        ib = self.feed.ib
         for sym, contract in self.feed.contracts.items():
             ticker = ib.reqMktData(contract, f"mdoff,292:{self.providers}")
             self._tickers.append(ticker)
-            req_id = next((r for r, t in ib.wrapper.reqId2Ticker.items() if t is ticker), None)
+            req_id = max((r for r, t in ib.wrapper.reqId2Ticker.items() if t is ticker), default=None)  # the newest
             if req_id is not None:
                 self._req_symbol[req_id] = sym
         self.hub.mark_ok(NAME)
 
     async def close(self) -> None:
+        if self._on_restored in self.feed.session.on_restored:
+            self.feed.session.on_restored.remove(self._on_restored)
         ib = self.feed.ib
         for t in self._tickers:
             try:

@@ -140,3 +140,20 @@ def _vols(chain: list[Contract], spot: float, today: dt.date) -> tuple[float, fl
         k = min((c for c in calls if c.strike >= spot), key=lambda c: abs(c.strike - spot * (1 + OTM_MONEYNESS)),
                 default=None)
     return atm_iv, (p.iv if p else math.nan), (k.iv if k else math.nan)
+
+
+def summarize_totals(underlying: str, ts: int, call_cum: float, put_cum: float, call_oi: float, put_oi: float,
+                     atm_iv: float, put_iv: float, call_iv: float, state: FlowState
+                     ) -> tuple[OptionsSnapshot, dict[str, float]] | None:
+    """The same summary from underlying-level totals (IB's option volume / open-interest ticks)
+    when per-contract rows are not polled: no dealer gamma (NaN), no per-contract flags."""
+    if not (_finite(call_cum) and _finite(put_cum)):
+        return None
+    fake = [Contract("C", "C", 0.0, dt.date.max, call_cum, call_oi), Contract("P", "P", 0.0, dt.date.max, put_cum, put_oi)]
+    out = summarize(underlying, ts, 1.0, fake, state)
+    if out is None:
+        return None
+    snap, m = out
+    snap = OptionsSnapshot(underlying, ts, snap.call_volume, snap.put_volume, atm_iv, put_iv, call_iv)
+    m.update(atm_iv=atm_iv, iv_skew=put_iv - call_iv, gamma_exposure=math.nan, unusual_contracts=math.nan)
+    return snap, m

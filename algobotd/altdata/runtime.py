@@ -42,6 +42,7 @@ class AltData:
         self.loops = list(loops or [])  # (source name, coroutine factory) run forever under supervision
         self.retry_seconds = retry_seconds
         self.social: Any = None  # the drop directory, when watched
+        self.form4: Any = None  # the EDGAR fetcher, when altdata.form4 is on
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import structlog
 
-from algobotd.altdata.runtime import AltData, Source
 from algobotd.altdata.hub import AltHub
+from algobotd.altdata.runtime import AltData
 from algobotd.altdata.sentiment import make_scorer
 from algobotd.altdata.social import DropDirectory
 from algobotd.config import Config, ConfigError
@@ -57,8 +57,7 @@ def build_altdata(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Al
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         raise ConfigError("altdata.transformer_path", str(exc)) from None
     hub = AltHub(scorer, store)
-    sources: list[Source] = []
-    alt = AltData(hub, sources, [], retry_seconds=a.retry_seconds)
+    alt = AltData(hub, retry_seconds=a.retry_seconds)
     if not watch:
         return alt
     social = DropDirectory(hub, Path(a.social_dir) if a.social_dir else cfg.state_dir / "social",
@@ -71,21 +70,30 @@ def build_altdata(cfg: Config, feed: Feed, store: Any, watch: bool = True) -> Al
 
             news = AlpacaNews(hub, feed.symbols, cfg.alpaca, news_stream_url(a.news_stream_url, cfg.alpaca.data_stream_url),
                               history_ns=int(a.news_history_hours * 3600 * NS_PER_SECOND))
-            sources.append(news)
+            alt.sources.append(news)
         if a.options:
             from algobotd.altdata.alpaca_options import AlpacaOptions
 
             opts = AlpacaOptions(hub, feed.symbols, cfg.alpaca, a.options_poll_seconds,
                                  a.options_requests_per_minute, spot_lookup(hub))
             alt.loops.append(("alpaca_options", opts.run))
+    if cfg.feed.kind == "ib" and a.options:
+        from algobotd.altdata.ib_options import IBOptions
+
+        ib_opts = IBOptions(hub, feed, a.options_poll_seconds, spot_lookup(hub))
+        alt.loops.append(("ib_options", ib_opts.run))
+        alt.sources.append(ib_opts)  # closed with the others (cancels its market-data lines)
     if cfg.feed.kind == "ib" and a.news and a.ib_news_providers:
         from algobotd.altdata.ib_news import IBNews
 
-        sources.append(IBNews(hub, feed, a.ib_news_providers,
+        alt.sources.append(IBNews(hub, feed, a.ib_news_providers,
                               history_ns=int(a.news_history_hours * 3600 * NS_PER_SECOND)))
     if a.form4:
         if not a.form4_user_agent:
             raise ConfigError("altdata.form4_user_agent", "EDGAR requires a declared user agent (\"Name email\")")
-        log.warning("altdata.form4: the EDGAR fetcher is not part of this build; parse filings with "
-                    "algobotd.altdata.form4.parse_form4")
+        from algobotd.altdata.edgar import EdgarForm4
+
+        form4 = EdgarForm4(hub, feed.symbols, a.form4_user_agent, a.form4_poll_seconds)
+        alt.loops.append(("sec_form4", form4.run))
+        alt.form4 = form4
     return alt

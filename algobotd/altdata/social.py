@@ -26,14 +26,15 @@ import datetime as dt
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from algobotd.altdata.hub import AltHub
-from algobotd.domain import NS_PER_SECOND, News
+from algobotd.altdata.sentiment import Scorer
+from algobotd.domain import News
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,7 @@ def parse_ts(v: Any) -> int:
             return int(v)  # nanoseconds
         if v > 1e11:
             return int(v * 1_000_000)  # milliseconds
-        return int(round(v * 1e6)) * 1000  # seconds
+        return round(v * 1e6) * 1000  # seconds (to the microsecond: float seconds carry no more)
     if isinstance(v, str):
         try:
             t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -144,12 +145,20 @@ def parse_line(raw: str | bytes | dict[str, Any]) -> tuple[News, float | None, f
     return news, score, weight
 
 
-def ingest_lines(hub: AltHub, lines: list[Any], where: str = "ingest") -> IngestResult:
-    """Parse, score and queue lines; bad ones are counted (also in the hub's source health)."""
+@dataclass
+class Prepared:
+    """Parsed and scored lines, not yet queued (built off the loop, committed on it)."""
+
+    texted: list[News]  # scored here by the daemon's scorer
+    published: list[News]  # the publisher's score x weight
+    result: IngestResult
+
+
+def prepare_lines(scorer: Scorer, lines: list[Any], where: str = "ingest") -> Prepared:
+    """Parse, validate and score (pure: safe in a worker thread, so a slow scorer never blocks)."""
     res = IngestResult()
-    h = hub.source(SOURCE_NAME, "news")
     to_score: list[tuple[News, float]] = []
-    scored: list[News] = []
+    published: list[News] = []
     for k, raw in enumerate(lines):
         try:
             news, score, weight = parse_line(raw)
@@ -161,24 +170,38 @@ def ingest_lines(hub: AltHub, lines: list[Any], where: str = "ingest") -> Ingest
         if score is None:
             to_score.append((news, weight))
         else:
-            scored.append(News(news.id, news.ts, news.symbols, news.headline, "", news.source, score * weight))
-    if to_score:
-        scores = hub.scorer.score_many([(n.headline, "") for n, _ in to_score])
-        texted = [News(n.id, n.ts, n.symbols, n.headline, "", n.source, round(s * w, 6))
-                  for (n, w), s in zip(to_score, scores)]
-        new = hub.add_news(texted, SOURCE_NAME, prescored_by=hub.scorer.name)
-        res.accepted += new
-        res.duplicates += len(texted) - new
-    if scored:
-        new = hub.add_news(scored, SOURCE_NAME, prescored_by="publisher")
-        res.accepted += new
-        res.duplicates += len(scored) - new
+            published.append(replace(news, sentiment=score * weight))
+    scores = scorer.score_many([(n.headline, "") for n, _ in to_score]) if to_score else []
+    texted = [replace(n, sentiment=round(s * w, 6)) for (n, w), s in zip(to_score, scores)]
+    return Prepared(texted, published, res)
+
+
+def commit_lines(hub: AltHub, p: Prepared) -> IngestResult:
+    """Store once and queue prepared lines; counts go to the result and the hub's source health."""
+    res = p.result
+    h = hub.source(SOURCE_NAME, "news")
+    for items, by in ((p.texted, hub.scorer.name), (p.published, "publisher")):
+        if items:
+            new = hub.add_news(items, SOURCE_NAME, prescored_by=by)
+            res.accepted += new
+            res.duplicates += len(items) - new
     h.rejected += res.rejected_total
     for reason, n in res.rejected.items():
         hub.count(f"social_{reason}", n)
     if res.accepted or res.duplicates:
         hub.mark_ok(SOURCE_NAME)
     return res
+
+
+def ingest_lines(hub: AltHub, lines: list[Any], where: str = "ingest") -> IngestResult:
+    """Parse, score and queue lines in one go (tests, tools); the daemon splits the two steps."""
+    return commit_lines(hub, prepare_lines(hub.scorer, lines, where))
+
+
+async def ingest_lines_async(hub: AltHub, lines: list[Any], where: str = "ingest") -> IngestResult:
+    """Parsing and scoring in a worker thread, queueing on the loop (the hub is loop-owned)."""
+    prepared = await asyncio.to_thread(prepare_lines, hub.scorer, lines, where)
+    return commit_lines(hub, prepared)
 
 
 class DropDirectory:
@@ -209,7 +232,7 @@ class DropDirectory:
         files = sorted(self.path.glob("*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
         for f in files:
             lines = await asyncio.to_thread(self._read, f)
-            res = ingest_lines(self.hub, lines, where=f.name)
+            res = await ingest_lines_async(self.hub, lines, where=f.name)
             bad = [e for e in res.errors]  # reasons with line numbers; the lines themselves follow
             bad_lines = [ln for ln in lines if _is_bad(ln)]
             await asyncio.to_thread(self._finish, f, [*("# " + e for e in bad), *bad_lines])
@@ -242,6 +265,3 @@ def _is_bad(line: str) -> bool:
         return True
     return False
 
-
-def now_ns() -> int:
-    return int(dt.datetime.now(tz=dt.UTC).timestamp() * NS_PER_SECOND)

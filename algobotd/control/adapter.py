@@ -144,9 +144,9 @@ class EngineControl:
         hub = self.engine.alt_hub
         if hub is None:
             raise ControlError("unavailable", "alternative data is off (altdata.enabled = false)")
-        from algobotd.altdata.social import ingest_lines  # the adapter stays importable without altdata
+        from algobotd.altdata.social import ingest_lines_async  # the adapter stays importable without altdata
 
-        res = ingest_lines(hub, list(lines), where=actor)
+        res = await ingest_lines_async(hub, list(lines), where=actor)
         return res.to_json()
 
     async def retrain(self, actor: str) -> dict[str, Any]:

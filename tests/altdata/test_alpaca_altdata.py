@@ -14,8 +14,8 @@ import pytest
 
 from algobotd.altdata.alpaca_news import AlpacaNews
 from algobotd.altdata.alpaca_options import AlpacaOptions
-from algobotd.altdata.runtime import AltData
 from algobotd.altdata.hub import AltHub
+from algobotd.altdata.runtime import AltData
 from algobotd.altdata.sentiment import LexiconScorer
 from algobotd.config import AlpacaConfig
 from algobotd.features.engine import FeatureEngine

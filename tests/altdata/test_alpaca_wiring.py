@@ -50,14 +50,14 @@ async def test_alpaca_news_and_options_reach_engine_store_and_status(tmp_path: P
     await a.broker.connect()
     try:
         await warm_up(a)  # starts the news stream, then fetches news history (no bars to warm up)
-        assert [n.headline for n in hub.pending_news] == ["Apple beats estimates"]
+        assert [n.headline for n in hub.pending_news] == ["Apple beats estimates"], (hub.status(now), fake.rest_calls)
         await wait_for(lambda: fake.news_clients() == 1)
         t = now - now % MINUTE + 2 * MINUTE  # a future interval: the flusher leaves it alone
         fake.push_news([{"id": 2, "headline": "Regulators probe Microsoft", "symbols": ["MSFT"], "created_at": t + 1}])
         await wait_for(lambda: len(hub.pending_news) == 2)
         it = a.feed.batches(None)
         nxt = asyncio.ensure_future(it.__anext__())
-        await wait_for(lambda: fake.stream_clients()[1] >= 1)
+        await wait_for(lambda: fake.stream_clients[1] >= 1)
         for k in (0, 1):
             fake.push_bars([{"S": s, "t": t + k * MINUTE, "o": 100.0, "h": 101.0, "l": 99.0, "c": 100.0, "v": 1000}
                             for s in ("AAPL", "MSFT")])

@@ -77,3 +77,27 @@ async def test_no_subscription_marks_source_down(tws: FakeTWS) -> None:
         assert st["ok"] is False and st["last_error"]
     finally:
         await feed.close()
+
+
+async def test_news_ticks_resubscribed_after_reconnect(tws: FakeTWS) -> None:
+    feed = IBFeed(FeedConfig(kind="ib", symbols=["AAPL"], bar_seconds=60),
+                  IBConfig(port=tws.port, client_id=17, timeout_seconds=2.0, reconnect_initial_seconds=0.05,
+                           reconnect_max_seconds=0.1))
+    hub = AltHub(LexiconScorer())
+    src = IBNews(hub, feed, "BRFG")
+    try:
+        await src.start()
+        tws.drop_all()  # gateway restart: the requests are forgotten on both sides
+        for _ in range(200):
+            if feed.connected and any(c.news for c in tws.clients):
+                break
+            await asyncio.sleep(0.02)
+        assert tws.push_news_tick("AAPL", int(time.time() * 1000), "BRFG", "BRFG$3", "Apple wins award") == 1
+        for _ in range(100):
+            if hub.pending_news:
+                break
+            await asyncio.sleep(0.02)
+        assert [n.id for n in hub.pending_news] == ["ib:BRFG:BRFG$3"]
+    finally:
+        await src.close()
+        await feed.close()

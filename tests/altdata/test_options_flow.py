@@ -47,7 +47,7 @@ def test_skew_without_greeks_uses_strikes_near_5pct_otm() -> None:
 
 def test_volumes_are_per_poll_and_reset_each_day() -> None:
     st = FlowState()
-    snap1, _ = summarize("X", TS, 100.0, [c("C", 100, 300), c("P", 100, 100)], st)
+    summarize("X", TS, 100.0, [c("C", 100, 300), c("P", 100, 100)], st)
     snap2, _ = summarize("X", TS + 60 * NS, 100.0, [c("C", 100, 350), c("P", 100, 180)], st)
     assert (snap2.call_volume, snap2.put_volume) == (50, 80)
     snap3, _ = summarize("X", TS + 86_400 * NS, 100.0, [c("C", 100, 20), c("P", 100, 10)], st)

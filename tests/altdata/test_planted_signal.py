@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import LexiconScorer

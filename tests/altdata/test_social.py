@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def test_malformed_lines_counted_and_nothing_else_lost() -> None:
 
 def test_stored_once_with_scorer_name() -> None:
     class Store:
-        rows: list[tuple] = []
+        rows: ClassVar[list[tuple]] = []
 
         def add(self, table: str, row: tuple) -> None:
             self.rows.append((table, row))

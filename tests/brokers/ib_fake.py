@@ -85,6 +85,7 @@ class _Client:
     bars: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
     ticks: dict[int, str] = field(default_factory=dict)
     news: dict[int, str] = field(default_factory=dict)  # reqMktData with news ticks: reqId -> symbol
+    option_stats: dict[int, str] = field(default_factory=dict)  # reqMktData "100,101,106": reqId -> symbol
 
     def send(self, *fields: object) -> None:
         if not self.writer.is_closing():
@@ -116,6 +117,9 @@ class FakeTWS:
         self.news_history: dict[int, list[tuple[str, str, str, str]]] = {}
         self.news_requests: list[tuple[int, str, str, str]] = []
         self.news_error = 0  # an IB error code answered to reqHistoricalNews (e.g. 10276: no subscription)
+        # options (issue 10): symbol -> (expirations "YYYYMMDD", strikes); implied vol per (symbol, right, strike)
+        self.option_chain: dict[str, tuple[list[str], list[float]]] = {}
+        self.option_iv: Callable[[str, str, float], float] = lambda symbol, right, strike: 0.25
         self._perm = 1000
         self._exec_seq = 0
         self._server: asyncio.AbstractServer | None = None
@@ -241,7 +245,13 @@ class FakeTWS:
             self._historical(c, f)
         elif mid == 9:  # reqContractDetails: version, reqId, contract(12) ...
             req_id, sym = int(f[2]), f[4]
-            if sym not in self.unknown_symbols:
+            if f[5] == "OPT":  # an option contract (alternative data, issue 10): its own conId
+                exp, strike, right = f[6], float(f[7]), f[8]
+                local = f"{sym:<6}{exp[2:]}{right}{int(strike * 1000):08d}"
+                c.send(10, req_id, sym, "OPT", exp, strike, right, "SMART", "USD", local, sym, sym,
+                       self._con_id(local), 0.01, "100", "MKT,LMT", "SMART,CBOE", 1, 0, f"{sym} OPT", "", "", "", "",
+                       "", "US/Eastern", "", "", "", "", 0, 1, "", "", "", "", "", 1, 1, 1)
+            elif sym not in self.unknown_symbols:
                 c.send(10, req_id, sym, "STK", "", 0.0, "", EXCHANGE, "USD", sym, "NMS", "NMS", self._con_id(sym), 0.01,
                        "", "MKT,LMT", "SMART,ISLAND", 1, 0, f"{sym} INC", "NASDAQ", "", "", "", "", "US/Eastern",
                        "", "", "", "", 0, 1, "", "", "26", "", "COMMON", 1, 1, 1)
@@ -251,6 +261,16 @@ class FakeTWS:
         elif mid == 1:  # reqMktData: version, reqId, contract(12), deltaNeutral flag, genericTickList ...
             if "292" in f[16]:  # news ticks (alternative data, issue 10)
                 c.news[int(f[2])] = f[4]
+            elif f[5] == "OPT":  # an option: IB's model greeks at once (tick 13), iv from option_iv
+                iv = self.option_iv(f[4], f[8], float(f[7]))
+                c.send(21, int(f[2]), 13, 0, iv, 0.25 if f[8] == "C" else -0.25, 1.0, 0.0, 0.02, 0.1, -0.05, 100.0)
+            elif "100" in f[16]:  # option volume / open interest / implied vol of an underlying
+                c.option_stats[int(f[2])] = f[4]
+        elif mid == 78:  # reqSecDefOptParams: reqId, underlyingSymbol, futFopExchange, secType, conId
+            req_id, sym = int(f[1]), f[2]
+            exps, strikes = self.option_chain.get(sym, ([], []))
+            c.send(75, req_id, "SMART", f[5], sym, "100", len(exps), *exps, len(strikes), *strikes)
+            c.send(76, req_id)
         elif mid == 2:  # cancelMktData: version, reqId
             c.news.pop(int(f[2]), None)
         elif mid == 86:  # reqHistoricalNews: reqId, conId, providerCodes, start, end, totalResults, options
@@ -358,6 +378,19 @@ class FakeTWS:
             for req_id, sym in cl.news.items():
                 if sym == symbol:
                     cl.send(84, req_id, ts_ms, provider, article_id, headline, "")
+                    sent += 1
+        return sent
+
+    def push_option_stats(self, symbol: str, call_vol: float, put_vol: float, call_oi: float, put_oi: float,
+                          iv: float) -> int:
+        """Underlying-level option ticks: volume 29/30, open interest 27/28 (tickSize), IV 24 (tickGeneric)."""
+        sent = 0
+        for cl in self.clients:
+            for req_id, sym in cl.option_stats.items():
+                if sym == symbol:
+                    for tick, v in ((29, call_vol), (30, put_vol), (27, call_oi), (28, put_oi)):
+                        cl.send(2, 6, req_id, tick, v)
+                    cl.send(45, 6, req_id, 24, iv)
                     sent += 1
         return sent
 
