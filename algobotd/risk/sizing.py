@@ -55,6 +55,8 @@ class TradeStats:
         self._notional = np.zeros(n_symbols)
 
     def grow(self, n: int) -> None:
+        if n <= len(self.wins):  # per fill: skip the attribute walk when nothing grows
+            return
         for name in ("wins", "losses", "win_sum", "loss_sum", "_qty", "_avg", "_pnl", "_notional"):
             setattr(self, name, _grown(getattr(self, name), n))
 
