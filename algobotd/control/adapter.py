@@ -43,8 +43,9 @@ class EngineControl:
             "trading_state_reason": cur.reason,
             "equity": equity,
             "cash": float(pf.cash),
-            "day_pnl": equity - e.day_start_equity,
-            "day_pnl_pct": (equity / e.day_start_equity - 1.0) if e.day_start_equity else 0.0,
+            # float(): day_start_equity can be a numpy scalar (engine valuation), which the status schema refuses
+            "day_pnl": float(equity - e.day_start_equity),
+            "day_pnl_pct": float(equity / e.day_start_equity - 1.0) if e.day_start_equity else 0.0,
             "drawdown": float(pf.drawdown),
             "gross_exposure": float(pf.gross_exposure),
             "positions": len(pf.positions()),

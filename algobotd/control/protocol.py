@@ -176,6 +176,9 @@ class Status(msgspec.Struct, omit_defaults=True):
     ops: dict[str, Any] | None = None
     # alternative data (algobotd/altdata/hub.py): scorer, per-source freshness, errors, drops
     altdata: dict[str, Any] | None = None
+    # the serving model (algobotd/models/ensemble.py status()): weights per base model, recent IC,
+    # mean confidence, training / loading state, unavailable models, OOS figures
+    model: dict[str, Any] | None = None
 
 
 class PositionRow(msgspec.Struct, omit_defaults=True):

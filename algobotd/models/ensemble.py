@@ -227,7 +227,8 @@ class EnsembleModel:
                           if b is not None and self.aw is not None else {}),
             "mean_confidence": None if np.isnan(self.last_confidence) else round(self.last_confidence, 4),
             "unavailable": dict(b.unavailable) if b is not None else {},
-            "oos": (b.metrics.get("ensemble") if b is not None else None),
+            "oos": ({k: (v if np.isfinite(v) else None) for k, v in b.metrics["ensemble"].items()}  # JSON: no NaN
+                    if b is not None else None),
             "error": self.last_error, "history_bars": len(self.recent),
         }
 
