@@ -113,10 +113,12 @@ async def test_ops_table_shows_jobs_alerts_and_sources() -> None:
     app = OpsHarness()
     async with app.run_test() as pilot:
         t = app.query_one(OpsTable)
-        t.show(status(ops=ops, altdata=altdata))
+        model = {"model_id": "ens-1", "ready": False, "training": True, "recent_ic": {}}
+        t.show(status(ops=ops, altdata=altdata, model=model))
         await pilot.pause()
         keys = [str(k.value) for k in t.rows]
-        assert keys == ["market", "entries", "job-nightly_retrain", "alerts", "monitor", "src-news"]
+        assert keys == ["market", "entries", "job-nightly_retrain", "alerts", "monitor", "model", "src-news"]
+        assert str(t.get_cell("model", "state")) == "training"
         assert str(t.get_cell("job-nightly_retrain", "state")) == "error"
         assert str(t.get_cell("alerts", "state")) == "3" and str(t.get_cell("alerts", "detail")) == "smtp down"
         assert str(t.get_cell("monitor", "detail")) == "drifted: ret_5"

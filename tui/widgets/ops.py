@@ -42,6 +42,14 @@ class OpsTable(SyncTable):
             drifted = monitor.get("drifted") or []
             rows.append(("monitor", ("model monitor", Text("retraining", style="yellow") if monitor.get("retraining")
                                      else Text("ok", style="green"), f"drifted: {', '.join(drifted) or 'none'}")))
+        model: dict[str, Any] = status.model or {}
+        if model:
+            state = ("training" if model.get("training") else "loading" if model.get("loading")
+                     else "ready" if model.get("ready") else "not ready")
+            ic = model.get("recent_ic") or {}
+            detail = " ".join(f"{k} {v:+.3f}" for k, v in ic.items()) or str(model.get("error") or "")
+            rows.append(("model", (f"model {model.get('model_id') or status.model_id}",
+                                   Text(state, style="green" if state == "ready" else "yellow"), detail)))
         for name, src in ((status.altdata or {}).get("sources") or {}).items():
             ok = bool(src.get("ok"))
             age = src.get("age_s")
