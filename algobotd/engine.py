@@ -109,6 +109,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.day: int | None = None
         self.day_start_equity = cfg.broker.paper.initial_cash
         self.broker.set_sink(self.on_broker_event)
+        self.universe = frozenset(symbols.symbols)  # what the feed delivers; the index may grow
         self.portfolio.restore(restored.fills)
         self.risk.restore(restored.fills)  # Kelly inputs from the trades history
         if restored.high_water_mark is not None:
@@ -210,12 +211,31 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
                                       req.side.value, req.qty, req.type.value, req.limit_price, req.tif.value,
                                       req.reason, OrderStatus.NEW.value, 0, 0.0, "", "", req.created_ts))
             self._track(req, 0, OrderStatus.NEW)
-        await self.store.barrier()
+        try:
+            await self.store.barrier()
+        except Exception:
+            # not durable, so never sent: close them locally (pending is given back) and let
+            # the caller fail; crash-only start-up sorts out the rest
+            for req in orders:
+                self._on_update(OrderUpdate(req.client_order_id, self.clock.now(), OrderStatus.REJECTED,
+                                            reason="store unavailable: not sent"))
+            raise
         orders = self._still_allowed(orders)  # a halt may have landed while the rows were flushed
         if orders:
             await self.broker.submit(orders)
 
+    def outside_universe(self) -> list[str]:
+        """Symbols with a position or open order that the feed does not deliver (no prices, no stops)."""
+        held = {p.symbol for p in self.portfolio.positions()} | {o.request.symbol for o in self.open_orders.values()}
+        return sorted(held - self.universe)
+
+    def _grow_pending(self) -> None:
+        # the shared SymbolIndex grows when restored fills name a symbol the feed no longer carries
+        if len(self.symbols) > len(self.pending):
+            self.pending = np.concatenate([self.pending, np.zeros(len(self.symbols) - len(self.pending), np.int64)])
+
     def _track(self, req: OrderRequest, filled: int, status: OrderStatus) -> None:
+        self._grow_pending()
         self.open_orders[req.client_order_id] = OpenOrder(req, filled, status)
         i = self.symbols.get(req.symbol)
         if i is not None:
@@ -236,6 +256,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             return  # a fill we already booked (replayed by the venue)
         self.fills += 1
         self.traded_value += fill.qty * fill.price
+        self._grow_pending()
         i = self.symbols[fill.symbol]
         self.risk.on_fill(i, fill)  # round trips feed the Kelly inputs
         order = self.open_orders.get(fill.client_order_id)
@@ -278,10 +299,13 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.store.add("risk_events", (change.ts, "state", change.actor, None, None, change.state.value, change.reason))
         self.risk.record_state(change)  # pending alert in the outbox
         self.record_event(change.ts, "state", f"{change.state.value} by {change.actor}: {change.reason}")
-        await self.store.flush()  # the latch must survive a crash right after this
-        if change.state is TradingState.HALTED:
-            await self.broker.cancel_all()
-        self._notify("status", "risk")
+        try:
+            await self.store.flush()  # the latch must survive a crash right after this
+        finally:
+            # even when the store failed (its rows are retried), a halt still cancels at the venue
+            if change.state is TradingState.HALTED:
+                await self.broker.cancel_all()
+            self._notify("status", "risk")
         return True
 
     async def flatten(self, actor: str) -> list[OrderRequest]:

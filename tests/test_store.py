@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import duckdb
 import numpy as np
 import pytest
@@ -104,3 +106,49 @@ async def test_restore_reads_back_state(tmp_path) -> None:
 def test_restore_of_empty_store_is_fresh(tmp_path) -> None:
     st = restore(connect(tmp_path / "s.duckdb"))
     assert st.is_fresh and st.trading_state is None and st.resume is None
+
+
+def _fail_once(monkeypatch, table: str) -> dict[str, int]:
+    """Inject one failing INSERT into ``table`` (a disk-full or IO error in the real world)."""
+    real = StoreWriter._insert
+    left = {"n": 1}
+
+    def flaky(con, t, block):
+        if t == table and left["n"]:
+            left["n"] -= 1
+            raise duckdb.IOException("simulated: No space left on device")
+        return real(con, t, block)
+
+    monkeypatch.setattr(StoreWriter, "_insert", staticmethod(flaky))
+    return left
+
+
+async def test_failed_flush_loses_nothing(tmp_path, monkeypatch) -> None:
+    w = StoreWriter(tmp_path / "s.duckdb")
+    left = _fail_once(monkeypatch, "trades")
+    w.add("trades", ("x-1", "x", "AAA", "buy", 10, 1.25, 1.0, 1_700_000_002 * NS))
+    w.update_order(("x", "filled", 10, 1.25, "", "", 1_700_000_002 * NS))
+    with pytest.raises(duckdb.IOException):
+        await w.flush()
+    assert left["n"] == 0 and w.queued == 2 and w.failures == 1  # back in the buffers
+    w.add("trades", ("x-2", "x", "AAA", "buy", 5, 1.3, 1.0, 1_700_000_003 * NS))
+    await w.flush()
+    await w.close()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert [r[0] for r in con.execute("SELECT exec_id FROM trades ORDER BY exec_id").fetchall()] == ["x-1", "x-2"]
+
+
+async def test_ticker_survives_a_failed_flush(tmp_path, monkeypatch) -> None:
+    w = StoreWriter(tmp_path / "s.duckdb", flush_seconds=0.01)
+    _fail_once(monkeypatch, "runs")
+    w.start()
+    w.add("runs", ("r1", "run", 1, None, "{}", None))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if w.rows_written:
+            break
+    assert not w._ticker.done() and w.failures == 1 and w.rows_written == 1
+    w.add("runs", ("r2", "run", 2, None, "{}", None))
+    await w.close()  # the final flush still happens
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2

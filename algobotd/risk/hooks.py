@@ -184,6 +184,11 @@ class RiskHooks:
             n = len(self.open_orders)
             await self.broker.cancel_all()
             self.record_event(self.clock.now(), "state", f"HALTED at start-up: cancelled {n} open orders")
+        orphans = self.outside_universe()
+        if orphans:  # no prices and no stops for these: an operator must look before new risk is added
+            await self.set_state(self.state.escalate(
+                TradingState.REDUCING, f"positions/orders in symbols the feed does not carry: {', '.join(orphans)}",
+                "breaker:universe", self.clock.now()))
 
     def _flatten_orders(self: Engine, actor: str, now: int) -> list[OrderRequest]:  # type: ignore[misc]
         """Orders that take every held position (booked + still open) to zero, reduce-only by construction."""

@@ -70,6 +70,7 @@ class StoreWriter:
         self._ticker: asyncio.Task[None] | None = None
         self.rows_written = 0
         self.flushes = 0
+        self.failures = 0
 
     # --- hot path: enqueue only ---------------------------------------------------------------
 
@@ -109,7 +110,10 @@ class StoreWriter:
         while True:
             await asyncio.sleep(self.flush_seconds)
             if self._queued:
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:  # the rows went back to the buffers; the next tick retries
+                    log.error("store flush failed; retrying", queued=self._queued, failures=self.failures)
 
     def _take(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         rows, cols, upd = self._rows, self._cols, self._order_updates
@@ -123,10 +127,28 @@ class StoreWriter:
         previous = self._inflight
         # one worker thread: flushes run in submission order
         fut = loop.run_in_executor(self._executor, self._write, *work)
+        fut.add_done_callback(lambda f: self._requeue_if_failed(f, work))
         self._inflight = fut
         if previous is not None and not previous.done():
             previous.add_done_callback(lambda f: f.exception())
         return fut
+
+    def _requeue_if_failed(self, fut: asyncio.Future[None], work: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> None:
+        """A failed transaction loses nothing: its rows go back in front of the newer ones."""
+        if fut.cancelled() or fut.exception() is None:
+            return
+        self.failures += 1
+        rows, cols, updates = work
+        for table, old_rows in rows.items():
+            self._rows[table][:0] = old_rows
+            self._queued += len(old_rows)
+        for table, old_blocks in cols.items():
+            self._cols[table][:0] = old_blocks
+            self._queued += sum(len(next(iter(b.values()))) for b in old_blocks)
+        for cid, row in updates.items():
+            if cid not in self._order_updates:  # a newer status for the same order wins
+                self._order_updates[cid] = row
+                self._queued += 1
 
     async def flush(self) -> None:
         """Durability barrier: everything enqueued before this call is committed on return.
@@ -199,18 +221,21 @@ class StoreWriter:
         """
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self.con)
 
-    async def close(self) -> None:
+    async def close(self, attempts: int = 3) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        if self._inflight is not None:
+            # one worker thread: waiting for the last flush waits for every earlier one
+            await asyncio.gather(asyncio.shield(self._inflight), return_exceptions=True)
+        for attempt in range(attempts):
+            if not self._queued:
+                break
             try:
-                await self._ticker
-            except asyncio.CancelledError:
-                pass
+                await self.flush()
+            except Exception:
+                await asyncio.sleep(0.2 * (attempt + 1))
         if self._queued:
-            self._start_flush()
-        # one worker thread: this runs after every flush submitted before it, even one whose
-        # awaiting task was cancelled
+            log.critical("store closed with rows it could not write", queued=self._queued, failures=self.failures)
         await asyncio.get_running_loop().run_in_executor(self._executor, self.con.close)
-        if self._inflight is not None and self._inflight.done() and not self._inflight.cancelled():
-            self._inflight.result()  # surface a failed last flush
         self._executor.shutdown(wait=True)

@@ -223,3 +223,24 @@ async def test_daily_loss_counts_from_previous_close_on_daily_bars(tmp_path) -> 
     assert rig.engine.state.state is TradingState.HALTED
     assert rig.engine.state.current.actor == "breaker:daily_loss"
     await rig.close()
+
+
+async def test_restart_with_a_symbol_dropped_from_the_universe(tmp_path) -> None:
+    """A position and a resting order in a symbol the feed no longer carries: start-up works and
+    the engine goes REDUCING (no prices, no stops there) instead of crashing or ignoring it."""
+    rig = Rig(tmp_path, config(tmp_path), SYM)
+    await rig.start()
+    await rig.bar([100.0, 50.0])
+    await rig.engine.send([rig.order("BBB", 100)])
+    await rig.bar([100.0, 50.0])
+    from algobotd.domain import OrderType
+    await rig.engine.send([rig.order("BBB", 10, type_=OrderType.LIMIT, limit=40.0)])  # rests
+    await rig.close()
+    rig2 = Rig(tmp_path, config(tmp_path), ("AAA",))  # BBB removed from feed.symbols
+    await rig2.start()
+    assert rig2.engine.outside_universe() == ["BBB"]
+    await rig2.engine.enforce_state_on_start()
+    assert rig2.engine.state.state is TradingState.REDUCING
+    assert rig2.engine.state.current.actor == "breaker:universe"
+    await rig2.bar([100.0])  # trading on the rest goes on
+    await rig2.close()
