@@ -64,7 +64,7 @@ class Daemon:
             await warm_up(a)
             await a.engine.enforce_state_on_start()  # restarted HALTED: cancel what still rests
             store.add("runs", (run_id, "run", a.clock.now(), None, json.dumps(dump(cfg)), None))
-            self.control = EngineControl(a.engine, a.feed, a.mode)
+            self.control = EngineControl(a.engine, a.feed, a.mode, self._engine_lock)
             # systemd notify/watchdog, schedule + entry gate, alert outbox, model monitor, SIGHUP
             self.ops = Operations(cfg, a, reload_config=self.reload_config, on_config=self._apply_config)
             self.control.ops = self.ops

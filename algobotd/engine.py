@@ -7,8 +7,10 @@ over symbol-indexed arrays; Python loops only touch orders and fills, which are 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,7 @@ from algobotd.symbols import SymbolIndex
 
 log = structlog.get_logger(__name__)
 NS_PER_DAY = 86_400 * NS_PER_SECOND
+FLATTEN_CANCEL_WAIT_SECONDS = 5.0
 
 
 def order_seq_of(client_order_id: str) -> int:
@@ -311,6 +314,14 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
     async def flatten(self, actor: str) -> list[OrderRequest]:
         """Close every position with market orders; allowed in any state, reduce-only verified."""
         await self.broker.cancel_all()
+        # live venues acknowledge cancels asynchronously: size against booked positions only once
+        # the working orders are gone, or a late cancel/fill leaves part of a position open
+        deadline = time.monotonic() + FLATTEN_CANCEL_WAIT_SECONDS
+        while self.open_orders and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.open_orders:
+            self.record_event(self.clock.now(), "flatten", f"{len(self.open_orders)} orders still open after "
+                              f"{FLATTEN_CANCEL_WAIT_SECONDS:.0f}s; flatten sized around them")
         now = self.clock.now()
         orders = self._flatten_orders(actor, now)  # reduce-only; pre-trade verifies it again in send()
         if orders:

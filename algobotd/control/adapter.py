@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import datetime as dt
 from typing import Any
 
@@ -24,10 +26,13 @@ def _num(x: float) -> float | None:
 
 
 class EngineControl:
-    def __init__(self, engine: Engine, feed: Feed, mode: str) -> None:
+    def __init__(self, engine: Engine, feed: Feed, mode: str, lock: asyncio.Lock | None = None) -> None:
         self.engine = engine
         self.feed = feed
         self.mode = mode
+        # the daemon's engine lock: a halt, flatten or cancel-all never interleaves with a batch
+        # whose orders are between their write-ahead and the broker
+        self.lock = lock or asyncio.Lock()
         self.retrain_requests = 0
         self.ops: Any = None  # algobotd.ops.runtime.Operations, set by the daemon
 
@@ -123,21 +128,25 @@ class EngineControl:
 
     async def _escalate(self, state: TradingState, reason: str, actor: str) -> dict[str, Any]:
         e = self.engine
-        changed = await e.set_state(e.state.escalate(state, reason, actor, e.clock.now()))
+        async with self.lock:
+            changed = await e.set_state(e.state.escalate(state, reason, actor, e.clock.now()))
         return {"trading_state": e.state.state.value, "changed": changed}
 
     async def resume(self, actor: str) -> dict[str, Any]:
         e = self.engine
-        changed = await e.set_state(e.state.resume(actor, e.clock.now()))
+        async with self.lock:
+            changed = await e.set_state(e.state.resume(actor, e.clock.now()))
         return {"trading_state": e.state.state.value, "changed": changed}
 
     async def flatten(self, actor: str) -> dict[str, Any]:
-        orders = await self.engine.flatten(actor)
+        async with self.lock:
+            orders = await self.engine.flatten(actor)
         return {"orders": [o.client_order_id for o in orders]}
 
     async def cancel_all(self, actor: str) -> dict[str, Any]:
         n = len(self.engine.open_orders)
-        await self.engine.broker.cancel_all()
+        async with self.lock:
+            await self.engine.broker.cancel_all()
         self.engine.record_event(self.engine.clock.now(), "cancel_all", f"cancel all by {actor}: {n} open orders")
         return {"cancel_requested": n}
 

@@ -244,3 +244,35 @@ async def test_restart_with_a_symbol_dropped_from_the_universe(tmp_path) -> None
     assert rig2.engine.state.current.actor == "breaker:universe"
     await rig2.bar([100.0])  # trading on the rest goes on
     await rig2.close()
+
+
+async def test_control_actions_wait_for_a_batch_between_write_ahead_and_broker(tmp_path) -> None:
+    """cancel-all / flatten from the socket while a batch's orders sit in the write-ahead
+    barrier: they run after the batch, so nothing they should have cancelled stays working."""
+    import asyncio
+
+    from algobotd.domain import OrderType
+
+    rig = Rig(tmp_path, config(tmp_path), SYM)
+    await rig.start()
+    await rig.bar([100.0, 50.0])
+    lock = asyncio.Lock()
+    control = EngineControl(rig.engine, make_feed(rig.cfg), "sim", lock)
+    real_barrier = rig.store.barrier
+
+    async def slow_barrier() -> None:
+        await asyncio.sleep(0.05)
+        await real_barrier()
+
+    rig.store.barrier = slow_barrier  # a slow disk: the window in which the race used to happen
+
+    async def batch_under_lock() -> None:
+        async with lock:  # what the daemon does around every batch
+            await rig.engine.send([rig.order("AAA", 50, "signal", OrderType.LIMIT, 99.5)])
+
+    task = asyncio.create_task(batch_under_lock())
+    await asyncio.sleep(0.01)
+    assert (await control.cancel_all("operator:test"))["cancel_requested"] == 1
+    await task
+    assert rig.broker.open_orders() == []  # the order was sent, then cancelled
+    await rig.close()
