@@ -60,7 +60,7 @@ class Daemon:
             a = self.a = assemble(cfg, store)
             await a.broker.connect()
             # before any order: the venue's orders, fills and positions agree with our books
-            self.reconciler = await start_reconciliation(a.engine, a.broker, cfg)
+            self.reconciler = await start_reconciliation(a.engine, a.broker, cfg, self._engine_lock)
             await warm_up(a)
             await a.engine.enforce_state_on_start()  # restarted HALTED: cancel what still rests
             store.add("runs", (run_id, "run", a.clock.now(), None, json.dumps(dump(cfg)), None))

@@ -286,14 +286,16 @@ class Reconciler:
 
     def __init__(self, engine: Engine, broker: ReconcilableBroker, *, tolerance: int = 0,
                  on_mismatch: TradingState = TradingState.REDUCING, lookback_hours: float = 24.0,
-                 retry_seconds: float = 2.0) -> None:
+                 retry_seconds: float = 2.0, lock: asyncio.Lock | None = None) -> None:
         self.engine = engine
         self.broker = broker
         self.kw = {"tolerance": tolerance, "on_mismatch": on_mismatch, "lookback_hours": lookback_hours}
         self.retry_seconds = retry_seconds
         self.last: ReconcileReport | None = None
         self.runs = 0
-        self._lock = asyncio.Lock()
+        # the daemon passes its engine lock: a pass never runs while a batch's orders sit between
+        # their write-ahead and the broker (they would look unknown at the venue and be closed)
+        self._lock = lock or asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._external_pending = False
         self._closing = False
@@ -380,7 +382,8 @@ class Reconciler:
             await asyncio.gather(*stuck, return_exceptions=True)
 
 
-async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config) -> Reconciler | None:
+async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config,
+                               lock: asyncio.Lock | None = None) -> Reconciler | None:
     """Start-up: reconcile once (trading waits for it) and keep doing so after every reconnect.
 
     None for brokers whose book is our own store (paper). Raises BrokerError when the first
@@ -390,7 +393,7 @@ async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config) -> R
         return None
     b = cfg.broker
     rec = Reconciler(engine, broker, tolerance=b.position_tolerance,  # type: ignore[arg-type]
-                     on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours)
+                     on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours, lock=lock)
     report = await rec.run_once()
     log.info("start-up reconciliation done", summary=report.summary())
     # sizing uses the engine's own equity (from broker.paper.initial_cash and our fills), not
