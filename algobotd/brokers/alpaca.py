@@ -34,6 +34,7 @@ from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketO
 from alpaca.trading.stream import TradingStream
 
 from algobotd.brokers.alpaca_common import (  # noqa: F401  (resolve_keys: re-exported for callers)
+    StreamStateMixin,
     api_failure,
     broker_order,
     ns_of,
@@ -51,31 +52,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class _Stream(TradingStream):
+class _Stream(StreamStateMixin, TradingStream):
     """TradingStream that tells us when it (re)connects and when it loses the connection."""
-
-    def __init__(self, on_state: Callable[[bool], None], *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._on_state = on_state
-        self.auth_error: str | None = None
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:  # keep the reason; the adapter turns it into BrokerError("auth")
-            self.auth_error = str(exc)
-            raise
-
-    async def _start_ws(self) -> None:
-        await super()._start_ws()
-        self.auth_error = None
-        self._on_state(True)
-
-    async def close(self) -> None:
-        was_up = self._running and self._ws is not None
-        await super().close()
-        if was_up:
-            self._on_state(False)
 
 
 class AlpacaBroker:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
@@ -49,6 +50,37 @@ def resolve_keys(cfg: AlpacaConfig) -> tuple[str, str]:
         raise ConfigError("alpaca", f"no Alpaca API keys: set {KEY_ENV} and {SECRET_ENV}, or alpaca.credentials_file "
                                     "to a 0600 file with those two lines")
     return key, secret
+
+
+class StreamStateMixin:
+    """For alpaca-py's websocket streams: report (re)connections and keep the auth error.
+
+    Mixed in front of TradingStream / StockDataStream; ``on_state(True|False)`` fires when the
+    socket is up after authentication and when an open socket closes.
+    """
+
+    def __init__(self, on_state: Callable[[bool], None], *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)  # type: ignore[call-arg]
+        self._on_state = on_state
+        self.auth_error: str | None = None
+
+    async def _auth(self) -> None:
+        try:
+            await super()._auth()  # type: ignore[misc]
+        except ValueError as exc:  # keep the reason; the adapters turn it into BrokerError("auth")
+            self.auth_error = str(exc)
+            raise
+
+    async def _start_ws(self) -> None:
+        await super()._start_ws()  # type: ignore[misc]
+        self.auth_error = None
+        self._on_state(True)
+
+    async def close(self) -> None:
+        was_up = self._running and self._ws is not None  # type: ignore[attr-defined]
+        await super().close()  # type: ignore[misc]
+        if was_up:
+            self._on_state(False)
 
 
 class _TimeoutAdapter(HTTPAdapter):

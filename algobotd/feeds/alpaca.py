@@ -31,7 +31,7 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-from algobotd.brokers.alpaca_common import api_failure, resolve_keys, with_timeout, ws_params
+from algobotd.brokers.alpaca_common import StreamStateMixin, api_failure, resolve_keys, with_timeout, ws_params
 from algobotd.brokers.base import BrokerError
 from algobotd.config import AlpacaConfig, ConfigError, FeedConfig
 from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, Quote, Trade
@@ -42,31 +42,8 @@ log = structlog.get_logger(__name__)
 ALPACA_BAR_SECONDS = 60
 
 
-class _DataStream(StockDataStream):
+class _DataStream(StreamStateMixin, StockDataStream):
     """StockDataStream that reports (dis)connections and keeps the auth/permission error."""
-
-    def __init__(self, on_state: Callable[[bool], None], *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._on_state = on_state
-        self.auth_error: str | None = None
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            self.auth_error = str(exc)
-            raise
-
-    async def _start_ws(self) -> None:
-        await super()._start_ws()
-        self.auth_error = None
-        self._on_state(True)
-
-    async def close(self) -> None:
-        was_up = self._running and self._ws is not None
-        await super().close()
-        if was_up:
-            self._on_state(False)
 
 
 class AlpacaFeed:
