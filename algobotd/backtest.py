@@ -14,13 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import structlog
 
 from algobotd.assembly import assemble, warm_up
-from algobotd.config import Config, ConfigError, dump
-from algobotd.store.paths import store_path
+from algobotd.config import Config, dump
+from algobotd.store.paths import prepare_result_file
 from algobotd.store.writer import StoreWriter
 from algobotd.validate.metrics import summarize
 
@@ -28,23 +27,6 @@ log = structlog.get_logger(__name__)
 
 SUMMARY_KEYS = ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "commission", "final_equity",
                 "buy_and_hold_return")
-
-
-def prepare_out(cfg: Config, out: Path) -> None:
-    """Refuse to write into the live store; replace an earlier result file."""
-    out = out.resolve()
-    if out == store_path(cfg).resolve():
-        raise ConfigError("--out", f"{out} is the live store; backtests write to their own file")
-    if out.exists():
-        try:
-            with duckdb.connect(str(out), read_only=True) as con:
-                kinds = {r[0] for r in con.execute("SELECT DISTINCT kind FROM runs").fetchall()}
-        except duckdb.Error:
-            raise ConfigError("--out", f"{out} exists and is not a backtest result file; refusing to overwrite") from None
-        if kinds - {"backtest"}:
-            raise ConfigError("--out", f"{out} holds {sorted(kinds)} runs, not only backtests; refusing to overwrite")
-        out.unlink()
-        Path(str(out) + ".wal").unlink(missing_ok=True)
 
 
 def _day_ns(day: dt.date) -> int:
@@ -75,7 +57,7 @@ async def run_backtest(
             replay=dataclasses.replace(cfg.feed.replay, speed="max"),
         ),
     )
-    prepare_out(cfg, out)
+    prepare_result_file(cfg, out, "backtest")
     t0 = time.perf_counter()
     store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, 50_000))
     a = assemble(cfg, store, replay_path=data)

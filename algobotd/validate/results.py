@@ -15,29 +15,11 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from algobotd.config import Config, ConfigError, dump
+from algobotd.config import Config, dump
+from algobotd.store.paths import prepare_result_file  # noqa: F401  (re-exported for mc/walkforward/tune)
 
 RUNS_DDL = ("CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR, kind VARCHAR, started_at TIMESTAMP, "
             "ended_at TIMESTAMP, config VARCHAR, summary VARCHAR)")
-
-
-def prepare_result_file(cfg: Config, out: Path, kind: str) -> None:
-    from algobotd.store.paths import store_path
-
-    out = out.resolve()
-    if out == store_path(cfg).resolve():
-        raise ConfigError("--out", f"{out} is the live store; {kind} runs write to their own file")
-    if out.exists():
-        try:
-            with duckdb.connect(str(out), read_only=True) as con:
-                kinds = {r[0] for r in con.execute("SELECT DISTINCT kind FROM runs").fetchall()}
-        except duckdb.Error:
-            raise ConfigError("--out", f"{out} exists and is not a result file; refusing to overwrite") from None
-        if kinds - {kind}:
-            raise ConfigError("--out", f"{out} holds {sorted(kinds)} runs, not {kind}; refusing to overwrite")
-        out.unlink()
-        Path(str(out) + ".wal").unlink(missing_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def clean(x: Any) -> Any:
