@@ -46,6 +46,11 @@ class CloseWindow:
         self.count = np.zeros(n_symbols, dtype=np.int64)  # valid bars seen per symbol
         self._all = np.arange(n_symbols)
 
+    @property
+    def all_columns(self) -> np.ndarray:
+        """What ``push`` returns as ``cols`` when every symbol reported (compare with ``is``)."""
+        return self._all
+
     def grow(self, n_symbols: int) -> None:
         extra = n_symbols - self.buf.shape[1]
         if extra > 0:
@@ -55,16 +60,33 @@ class CloseWindow:
 
     def push(self, close: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Store the new closes; returns (cols, evicted) = updated columns and the values they replaced."""
-        cols = self._all if valid.all() else np.flatnonzero(valid)
+        if valid.all():
+            if self._in_step():  # every symbol has the same count: one row, plain slicing
+                row = int(self.count[0]) % self.size
+                evicted = self.buf[row].copy()
+                self.buf[row] = close
+                self.count += 1
+                return self._all, evicted
+            cols = self._all
+        else:
+            cols = np.flatnonzero(valid)
         rows = self.count[cols] % self.size
         evicted = self.buf[rows, cols]
         self.buf[rows, cols] = close[cols]
         self.count[cols] += 1
         return cols, evicted
 
+    def _in_step(self) -> bool:
+        # cheap and exact: counts only ever grow, so equal first/last plus equal min/max means all equal
+        c = self.count
+        return bool(c.size) and c[0] == c[-1] and c.min() == c.max()
+
     def ago(self, k: int) -> np.ndarray:
         """The close k valid bars before the latest (k=0 is the latest), NaN when not yet seen.
 
         With fewer than k+1 values the index wraps onto a slot that was never written (k < size).
+        The result is a fresh array (callers may keep it across the next push).
         """
+        if self._in_step():
+            return self.buf[(int(self.count[0]) - 1 - k) % self.size].copy()
         return self.buf[(self.count - 1 - k) % self.size, self._all]

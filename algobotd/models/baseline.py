@@ -42,9 +42,13 @@ class MomentumModel:
         r = np.log(np.where(has_prev, close / np.where(has_prev, prev, 1.0), 1.0))
         cols, old = self.rets.push(r, has_prev)
         old[np.isnan(old)] = 0.0  # empty slots evict nothing
-        new = r[cols]
-        self.sum[cols] += new - old
-        self.sumsq[cols] += new * new - old * old
+        if cols is self.rets.all_columns:  # every symbol reported: whole-array ops, no gathers
+            self.sum += r - old
+            self.sumsq += r * r - old * old
+        else:
+            new = r[cols]
+            self.sum[cols] += new - old
+            self.sumsq[cols] += new * new - old * old
         w = np.minimum(self.rets.count, self.vol_window)
         ready = (self.rets.count >= self.vol_window) & (self.closes.count > self.lookback)
         var = np.zeros(n)
@@ -54,7 +58,7 @@ class MomentumModel:
         mom = np.log(self.closes.ago(0) / self.closes.ago(self.lookback), where=ready, out=np.zeros(n))
         score = np.full(n, np.nan)
         np.divide(mom, sigma * self.sqrt_lookback, out=score, where=ready)
-        confidence = np.minimum(1.0, np.abs(np.nan_to_num(score)) / 3.0)
+        confidence = np.minimum(1.0, np.abs(mom) / (3.0 * self.sqrt_lookback * np.where(ready, sigma, 1.0)))
         return Prediction(score, confidence, ready, self.weights)
 
     def _grow(self, n: int) -> None:
