@@ -77,6 +77,7 @@ async def run_backtest(
         if skip_before is not None and batch.ts < skip_before:
             continue
         await engine.process(batch)
+        await store.keep_up()  # memory stays bounded when the engine outruns the disk
         if first is None:
             first = pf.last[: len(batch)].copy()  # buy-and-hold enters at the first bar's close
             start_ns = batch.ts

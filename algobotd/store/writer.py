@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 TIMESTAMP_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at", "updated_at", "next_attempt", "sent_at"})
 _NAT = np.iinfo(np.int64).min
+BACKLOG_FLUSHES = 2
 _ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "status_reason", "updated_at")
 
 
@@ -99,6 +100,12 @@ class StoreWriter:
         """Start a background flush when enough rows are queued (never waits for the disk)."""
         if self._queued >= self.flush_rows and (self._inflight is None or self._inflight.done()):
             self._start_flush()
+
+    async def keep_up(self) -> None:
+        """Backpressure for runs that produce rows faster than the disk takes them (backtests):
+        past ``BACKLOG_FLUSHES`` flushes' worth of queued rows, wait for the writer."""
+        if self._queued >= BACKLOG_FLUSHES * self.flush_rows:
+            await self.flush()
 
     # --- flushing -----------------------------------------------------------------------------
 
