@@ -23,6 +23,7 @@ from algobotd.altdata.hub import AltHub
 from algobotd.brokers.alpaca_common import (
     api_failure,
     resolve_keys,
+    stop_stream,
     with_timeout,
     ws_params,
 )
@@ -162,11 +163,5 @@ class AlpacaNews:
 
     async def close(self) -> None:
         self._closing = True
-        if self._stream is not None:
-            await self._stream.stop_ws()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._stream is not None:
-            await self._stream.close()
+        await stop_stream(self._stream, self._task)
         self.connected = False

@@ -35,6 +35,7 @@ from alpaca.trading.stream import TradingStream
 
 from algobotd.brokers.alpaca_common import (  # noqa: F401  (resolve_keys: re-exported for callers)
     StreamStateMixin,
+    stop_stream,
     api_failure,
     broker_order,
     ns_of,
@@ -147,13 +148,7 @@ class AlpacaBroker:
 
     async def close(self) -> None:
         self._closing = True
-        if self._stream is not None:
-            await self._stream.stop_ws()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._stream is not None:
-            await self._stream.close()
+        await stop_stream(self._stream, self._task)
         self._up.clear()
 
     async def submit(self, orders: list[OrderRequest]) -> None:

@@ -7,6 +7,7 @@ one ``BrokerError`` with a code (``auth``, ``permission``, ``rejected``, ``venue
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -81,6 +82,17 @@ class StreamStateMixin:
         await super().close()  # type: ignore[misc]
         if was_up:
             self._on_state(False)
+
+
+async def stop_stream(stream: Any, task: asyncio.Task[None] | None) -> None:
+    """Stop an alpaca-py stream that runs as ``task`` on our loop: socket first, then the task."""
+    if stream is not None:
+        await stream.stop_ws()
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if stream is not None:
+        await stream.close()
 
 
 class _TimeoutAdapter(HTTPAdapter):

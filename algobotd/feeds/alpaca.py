@@ -31,7 +31,14 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-from algobotd.brokers.alpaca_common import StreamStateMixin, api_failure, resolve_keys, with_timeout, ws_params
+from algobotd.brokers.alpaca_common import (
+    StreamStateMixin,
+    api_failure,
+    resolve_keys,
+    stop_stream,
+    with_timeout,
+    ws_params,
+)
 from algobotd.brokers.base import BrokerError
 from algobotd.config import AlpacaConfig, ConfigError, FeedConfig
 from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, Quote, Trade
@@ -153,13 +160,7 @@ class AlpacaFeed:
 
     async def close(self) -> None:
         self._closing = True
-        if self._stream is not None:
-            await self._stream.stop_ws()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._stream is not None:
-            await self._stream.close()
+        await stop_stream(self._stream, self._task)
         self._up.clear()
 
     # --- history ------------------------------------------------------------------------------
