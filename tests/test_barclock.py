@@ -154,3 +154,30 @@ def test_sub_bars_aggregate_into_the_interval() -> None:
     assert b.valid.all()
     with pytest.raises(ValueError):
         BarClock(("AAA",), 60, 2.0, source_seconds=7)
+
+
+def test_quotes_and_trades_give_intrabar_flow() -> None:
+    """Live quotes/prints summarised per interval like the simulator's flow: CKS OFI over the
+    quote updates, depth at the end, tick-rule signed volume; NaN for a symbol without any."""
+    from algobotd.domain import Bar, Quote, Trade
+    from algobotd.features.intrabar import ofi_from_quotes
+
+    ns = 1_000_000_000
+    t0 = 1_704_205_800 * ns  # 2024-01-02 14:30 UTC, on the 60 s grid
+    clock = BarClock(("AAA", "BBB"), 60, 0.0)
+    quotes = [Quote("AAA", t0 + k * ns, bid, ask, bs, as_) for k, (bid, ask, bs, as_) in enumerate(
+        [(10.00, 10.02, 300, 200), (10.01, 10.02, 100, 250), (10.01, 10.03, 150, 400), (10.00, 10.02, 500, 100)])]
+    for q in quotes:
+        clock.add_quote(q)
+    for k, (px, size) in enumerate([(10.01, 100), (10.02, 50), (10.02, 30), (10.00, 70)]):
+        clock.add_trade(Trade("AAA", t0 + (10 + k) * ns, px, size))
+    clock.add_trade(Trade("AAA", t0 + 11 * ns, -1.0, 5))  # bad print: counted, not used
+    out = clock.add(Bar("AAA", t0, 10, 10.1, 9.9, 10.05, 1000)) + clock.add(Bar("BBB", t0, 5, 5.1, 4.9, 5.0, 10))
+    assert len(out) == 1 and out[0].flow is not None
+    flow = out[0].flow
+    assert flow.ofi[0] == ofi_from_quotes(quotes)
+    assert (flow.bid_size[0], flow.ask_size[0]) == (500, 100)  # depth at the interval end
+    # first print has no previous price: split; then up (buy), repeat keeps buy, down (sell)
+    assert flow.buy_volume[0] == 50 + 50 + 30 and flow.sell_volume[0] == 50 + 70
+    assert np.isnan(flow.ofi[1]) and np.isnan(flow.buy_volume[1])  # BBB had no quotes or prints
+    assert clock.dropped == {"trade_invalid": 1}

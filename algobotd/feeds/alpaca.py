@@ -138,9 +138,10 @@ class AlpacaFeed:
             self.price_listener(q.symbol, q.ts, None, q.bid, q.ask)
 
     async def _on_trade(self, m: dict[str, Any]) -> None:
-        # prints are not part of a bar batch; we keep the last one per symbol for status views
+        # prints feed the interval's tick-rule volume (IntrabarFlow) and the status views
         self.trades_in += 1
         t = self.last_trade[m["S"]] = Trade(m["S"], m["t"].to_unix_nano(), float(m["p"]), float(m["s"]))
+        self.barclock.add_trade(t)
         if self.price_listener is not None:
             self.price_listener(t.symbol, t.ts, t.price, None, None)
 

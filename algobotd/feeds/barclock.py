@@ -14,7 +14,10 @@ counts as reported once its sub-bar ending at the interval end arrived.
 Validation at the edge: bad bars are never emitted, only counted in ``dropped`` by
 reason (``unknown_symbol``, ``nan``, ``non_positive_price``, ``high_below_low``,
 ``ohlc_inconsistent``, ``negative_volume``, ``duplicate``, ``out_of_order``, ``late``;
-quotes: ``quote_unknown_symbol``, ``quote_invalid``, ``quote_late``).
+quotes: ``quote_unknown_symbol``, ``quote_invalid``, ``quote_late``; trades: ``trade_unknown_symbol``,
+``trade_invalid``, ``trade_late``). Quotes and trades inside an interval also give the batch
+its ``IntrabarFlow`` (order-flow imbalance, depth, tick-rule signed volume) for the
+microstructure features.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, Quote
+from algobotd.domain import NS_PER_SECOND, Bar, BarBatch, IntrabarFlow, Quote, Trade
 
 _NEVER = -(1 << 63)
 
 
 class _Interval:
     __slots__ = ("start", "open", "high", "low", "close", "volume", "valid", "done", "n_done",
-                 "bid", "ask", "quote_ts")
+                 "bid", "ask", "quote_ts", "ofi", "bid_size", "ask_size", "buy", "sell", "quoted", "traded")
 
     def __init__(self, start: int, n: int) -> None:
         self.start = start
@@ -42,6 +45,22 @@ class _Interval:
         self.bid = np.full(n, np.nan)
         self.ask = np.full(n, np.nan)
         self.quote_ts = [_NEVER] * n
+        # intrabar flow: CKS order-flow imbalance over the quote updates, depth at the end,
+        # tick-rule signed trade volume (NaN in the batch where a symbol had none)
+        self.ofi = np.zeros(n)
+        self.bid_size = np.full(n, np.nan)
+        self.ask_size = np.full(n, np.nan)
+        self.buy = np.zeros(n)
+        self.sell = np.zeros(n)
+        self.quoted = np.zeros(n, dtype=bool)
+        self.traded = np.zeros(n, dtype=bool)
+
+    def flow(self) -> IntrabarFlow | None:
+        if not (self.quoted.any() or self.traded.any()):
+            return None
+        nan = np.nan
+        return IntrabarFlow(np.where(self.quoted, self.ofi, nan), self.bid_size, self.ask_size,
+                            np.where(self.traded, self.buy, nan), np.where(self.traded, self.sell, nan))
 
 
 def bar_problem(bar: Bar) -> str | None:
@@ -78,6 +97,11 @@ class BarClock:
         self._last_ts = [_NEVER] * len(self.symbols)
         self._bid = np.full(len(self.symbols), np.nan)  # last known quote, carried across intervals
         self._ask = np.full(len(self.symbols), np.nan)
+        n = len(self.symbols)
+        # previous quote (with sizes) and trade per symbol: OFI and the tick rule are O(1) per event
+        self._prev_quote: list[tuple[float, float, float, float] | None] = [None] * n
+        self._prev_px = [math.nan] * n
+        self._prev_sign = [0] * n
         self.closed_upto: int | None = None  # start of the newest closed interval
         self.dropped: dict[str, int] = {}
 
@@ -160,6 +184,43 @@ class BarClock:
         iv = self._interval(start)
         if quote.ts >= iv.quote_ts[i]:
             iv.bid[i], iv.ask[i], iv.quote_ts[i] = b, a, quote.ts
+            iv.bid_size[i], iv.ask_size[i] = quote.bid_size, quote.ask_size
+        prev = self._prev_quote[i]
+        if prev is not None:  # Cont-Kukanov-Stoikov increment against the previous update
+            b0, qb0, a0, qa0 = prev
+            qb1, qa1 = quote.bid_size, quote.ask_size
+            iv.ofi[i] += ((qb1 if b >= b0 else 0.0) - (qb0 if b <= b0 else 0.0)
+                          - (qa1 if a <= a0 else 0.0) + (qa0 if a >= a0 else 0.0))
+        iv.quoted[i] = True
+        self._prev_quote[i] = (b, quote.bid_size, a, quote.ask_size)
+
+    def add_trade(self, trade: Trade) -> None:
+        """Record a print: its volume is signed by the tick rule (a repeat price keeps the
+        previous sign; with no sign yet the volume is split evenly)."""
+        i = self._index.get(trade.symbol)
+        if i is None:
+            self._count("trade_unknown_symbol")
+            return
+        px, size = trade.price, trade.size
+        if not (math.isfinite(px) and math.isfinite(size) and px > 0 and size >= 0):
+            self._count("trade_invalid")
+            return
+        start = trade.ts - trade.ts % self._bar_ns
+        if self._is_closed(start):
+            self._count("trade_late")
+            return
+        iv = self._interval(start)
+        last = self._prev_px[i]
+        sign = self._prev_sign[i] if not (px != last and last == last) else (1 if px > last else -1)
+        if sign > 0:
+            iv.buy[i] += size
+        elif sign < 0:
+            iv.sell[i] += size
+        else:
+            iv.buy[i] += size / 2.0
+            iv.sell[i] += size / 2.0
+        iv.traded[i] = True
+        self._prev_px[i], self._prev_sign[i] = px, sign
 
     def flush_due(self, now_ns: int) -> list[BarBatch]:
         """Close every interval whose end + grace is at or before ``now_ns``."""
@@ -180,6 +241,6 @@ class BarClock:
             self._ask[quoted] = iv.ask[quoted]
             if iv.valid.any():  # an interval that only saw quotes (market closed) emits nothing
                 out.append(BarBatch(s, self.symbols, iv.open, iv.high, iv.low, iv.close, iv.volume,
-                                    iv.valid, self._bid.copy(), self._ask.copy()))
+                                    iv.valid, self._bid.copy(), self._ask.copy(), flow=iv.flow()))
         self.closed_upto = start if self.closed_upto is None else max(self.closed_upto, start)
         return out
