@@ -32,6 +32,7 @@ def test_run_trade_sigterm_restart_resumes(tmp_path) -> None:
         d.wait_until(lambda: d.call("status")["positions"] > 0, what="positions from trading")
         status = d.call("status")
         assert status["mode"] == "sim" and status["trading_state"] == "ACTIVE"
+        assert status["drawdown_limit"] == 0.10  # risk.max_drawdown_pct, shown next to the drawdown
     finally:
         code = d.stop(signal.SIGTERM)
     assert code == 0

@@ -52,6 +52,7 @@ class EngineControl:
             "day_pnl": float(equity - e.day_start_equity),
             "day_pnl_pct": float(equity / e.day_start_equity - 1.0) if e.day_start_equity else 0.0,
             "drawdown": float(pf.drawdown),
+            "drawdown_limit": float(e.cfg.risk.max_drawdown_pct),  # the breaker that HALTs at it
             "gross_exposure": float(pf.gross_exposure),
             "positions": len(pf.positions()),
             "open_orders": len(e.open_orders),
