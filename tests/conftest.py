@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,3 +24,12 @@ def cli_env() -> dict[str, str]:
     env.pop("RUNTIME_DIRECTORY", None)
     env.pop("NOTIFY_SOCKET", None)
     return env
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``cond`` on the event loop until it holds; fail the test after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

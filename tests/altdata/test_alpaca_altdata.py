@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,16 +21,10 @@ from algobotd.config import AlpacaConfig
 from algobotd.features.engine import FeatureEngine
 from tests.altdata.conftest import NS, T0, batch
 from tests.brokers.alpaca_fake import FakeAlpaca, iso
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

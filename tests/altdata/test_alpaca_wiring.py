@@ -19,7 +19,7 @@ from algobotd.control.adapter import EngineControl
 from algobotd.store.writer import StoreWriter
 from tests.altdata.test_alpaca_altdata import chain
 from tests.brokers.alpaca_fake import FakeAlpaca, iso
-from tests.brokers.test_alpaca_broker import wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 MINUTE = 60 * 1_000_000_000

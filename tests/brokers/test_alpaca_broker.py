@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +17,20 @@ from algobotd.brokers.alpaca import AlpacaBroker, resolve_keys
 from algobotd.brokers.base import BrokerError
 from algobotd.brokers.check import check_broker
 from algobotd.config import AlpacaConfig, ConfigError, FeedConfig, load
-from algobotd.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from algobotd.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from algobotd.feeds.alpaca import AlpacaFeed
 from tests.brokers.alpaca_fake import FakeAlpaca, iso
-from tests.conftest import algobotd_cmd
+from tests.conftest import algobotd_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

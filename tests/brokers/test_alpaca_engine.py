@@ -23,7 +23,7 @@ from algobotd.domain import BarBatch, OrderRequest, OrderStatus, OrderType, Side
 from algobotd.feeds.alpaca import AlpacaFeed
 from algobotd.store.writer import StoreWriter
 from tests.brokers.alpaca_fake import FakeAlpaca
-from tests.brokers.test_alpaca_broker import wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 SYMBOLS = ["AAPL", "MSFT"]

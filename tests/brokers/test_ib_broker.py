@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,16 @@ import pytest
 from algobotd.brokers.base import BrokerError, BrokerEvent
 from algobotd.brokers.ib import IBBroker
 from algobotd.config import IBConfig
-from algobotd.domain import Fill, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
-
+from algobotd.domain import (
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from tests.brokers.ib_fake import FakeTWS
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,13 +32,6 @@ def ib_cfg(port: int, **kw: object) -> IBConfig:
     base.update(kw)
     return IBConfig(**base)  # type: ignore[arg-type]
 
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

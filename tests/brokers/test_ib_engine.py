@@ -20,7 +20,7 @@ from algobotd.domain import NS_PER_SECOND, BarBatch, OrderRequest, OrderStatus, 
 from algobotd.feeds.ib import IBFeed
 from algobotd.store.writer import StoreWriter
 from tests.brokers.ib_fake import FakeTWS
-from tests.brokers.test_ib_broker import wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 SYMBOLS = ["AAPL", "MSFT"]
