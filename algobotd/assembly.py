@@ -13,6 +13,7 @@ import structlog
 from algobotd.altdata.runtime import AltData
 from algobotd.altdata.service import build_altdata
 from algobotd.brokers import make_broker, trading_mode
+from algobotd.brokers.account import apply_restored_cash
 from algobotd.brokers.base import Broker
 from algobotd.clock import Clock, LiveClock, SimClock
 from algobotd.config import Config
@@ -46,10 +47,14 @@ def assemble(cfg: Config, store: StoreWriter, replay_path: str | None = None) ->
     clock: Clock = SimClock() if is_simulated(cfg, replay_path) else LiveClock()
     broker = make_broker(cfg, symbols, clock)
     engine = Engine(cfg, symbols, broker, store, clock, restored)
+    apply_restored_cash(engine, restored)  # books adopted from a venue account: its cash, not initial_cash
     # news / social / options events ride the bar batches (the engine attaches them, algobotd/altdata);
     # pollers and the social drop directory only with a durable (daemon) store, never in a backtest
     altdata = build_altdata(cfg, feed, store, watch=store.durable)
     engine.alt_hub = altdata.hub if altdata is not None else None
+    restore_fills = getattr(broker, "restore_fills", None)
+    if restore_fills is not None:  # IB: corrections of executions booked before a restart
+        restore_fills(restored.fills)
     restore_open_orders = getattr(broker, "restore", None)
     if restore_open_orders is not None and restored.open_orders:
         # the paper venue's book lives in our store; real venues are reconciled instead
@@ -59,7 +64,8 @@ def assemble(cfg: Config, store: StoreWriter, replay_path: str | None = None) ->
 
 async def warm_up(a: Assembly) -> int:
     """Feed history to the model: stored bars after a restart, the feed's history on a first start."""
-    n = a.cfg.feed.warmup_bars
+    # an ensemble with no model yet trains on its warm-up history: it asks for enough of it
+    n = max(a.cfg.feed.warmup_bars, getattr(a.engine.model, "history_wanted", 0))
     if a.restored.resume is not None:
         batches = recent_batches(a.store.con, a.feed.symbols, n)
         store_bars = False

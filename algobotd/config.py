@@ -170,7 +170,7 @@ class ModelConfig:
     fast: int = opt(10, between(1, 10_000), doc="sma_cross: fast window")
     slow: int = opt(30, between(2, 10_000), doc="sma_cross: slow window")
     # ensemble (algobotd/models/): labels, base models, stacking, adaptive weights, training
-    models: str = opt("lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,transformer,cnn,attention",
+    models: str = opt("lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,cnn,attention",
                       doc="ensemble: comma-separated base models (xgboost, catboost: boost extra, else skipped)")
     label: str = opt("return", one_of("return", "triple_barrier"), doc="ensemble: label kind")
     horizon: int = opt(5, between(1, 10_000), doc="ensemble: label horizon in bars (also the purge)")
@@ -183,7 +183,7 @@ class ModelConfig:
     meta_alpha: float = opt(10.0, positive, doc="ensemble: ridge penalty of the stacking meta-learner")
     ic_halflife: float = opt(20.0, positive, doc="ensemble: half-life (bars) of the recent-IC weights")
     adaptive_mix: float = opt(0.5, between(0, 1), doc="ensemble: share of the adaptive IC weights vs the meta")
-    gbm_rounds: int = opt(300, between(1, 100_000), doc="ensemble: boosting rounds (RF: rounds / 3 trees)")
+    gbm_rounds: int = opt(100, between(1, 100_000), doc="ensemble: boosting rounds (RF: rounds / 3 trees)")
     seq_len: int = opt(20, between(2, 10_000), doc="ensemble: steps of the sequence buffer the deep models use")
     hidden: int = opt(32, between(2, 4096), doc="ensemble: deep model width")
     epochs: int = opt(20, between(1, 10_000), doc="ensemble: max epochs (early stopping on validation)")
@@ -195,6 +195,11 @@ class ModelConfig:
     train_on_start: bool = opt(True, doc="ensemble: no champion -> train on warm-up history in the background")
     min_train_bars: int = opt(400, between(50, 10_000_000), doc="ensemble: history needed to train on start")
     reload_check_bars: int = opt(1, between(1, 1_000_000), doc="ensemble: batches between champion checks")
+    meta: str = opt("ridge", one_of("ridge", "lightgbm"), doc="ensemble: stacking meta-learner")
+    stateful: bool = opt(True, doc="ensemble: LSTM/attention/CNN step once per batch on a kept state")
+    rewarm_bars: int = opt(0, between(0, 1_000_000), doc="ensemble: re-run each state from its window every N batches; 0 = never")
+    start_epochs: int = opt(3, between(1, 10_000), doc="ensemble: deep-model epochs of the first training on start")
+    start_gbm_rounds: int = opt(50, between(1, 100_000), doc="ensemble: boosting rounds of the first training on start")
 
 
 @dataclass(frozen=True)
@@ -538,7 +543,8 @@ def load(
     overrides: Iterable[str] = (),
     state_dir: str | None = None,
 ) -> Config:
-    cfg_path = Path(path) if path else DEFAULT_CONFIG
+    # ALGOBOT_CONFIG replaces the default file (the test suite points it at a baseline-model copy)
+    cfg_path = Path(path) if path else Path(os.environ.get("ALGOBOT_CONFIG") or DEFAULT_CONFIG)
     try:
         raw = tomllib.loads(cfg_path.read_text())
     except FileNotFoundError:

@@ -132,6 +132,27 @@ class OptionsSnapshot:
     atm_iv: float
     put_iv_25d: float
     call_iv_25d: float
+    # open interest (contracts outstanding, a level, not since the last snapshot); NaN when unknown
+    call_oi: float = float("nan")
+    put_oi: float = float("nan")
+    gamma_exposure: float = float("nan")  # dealer gamma, $ of delta per 1% move (altdata/options_flow.py)
+    unusual: float = float("nan")  # 1.0 unusual activity (volume/OI or volume-baseline spike), 0.0 none
+
+
+@dataclass(frozen=True, slots=True)
+class InsiderFiling:
+    """One Form 4 filing's open-market insider trades in one symbol (altdata/form4.py).
+
+    ``ts`` is when EDGAR published the filing, never the earlier trade date: the trades are
+    unknown to the market until then. A filing with ``owner == ""`` only says the source now
+    covers the symbol (no trades: the features read 0, not NaN).
+    """
+
+    symbol: str
+    ts: int
+    owner: str  # reporting owner's CIK (or name)
+    net_shares: float  # open-market shares bought - sold
+    net_value: float  # open-market dollars bought - sold
 
 
 @dataclass(slots=True)
@@ -177,6 +198,7 @@ class BarBatch:
     options: list[OptionsSnapshot] = field(default_factory=list)  # option-chain snapshots in the interval
     # alternative-data groups ("news", "options", "insider") whose source is failing: NaN features
     stale_sources: frozenset[str] = field(default_factory=frozenset)
+    insider: list[InsiderFiling] = field(default_factory=list)  # Form 4 filings published in the interval
 
     def __len__(self) -> int:
         return len(self.symbols)

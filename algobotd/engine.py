@@ -46,6 +46,7 @@ from algobotd.symbols import SymbolIndex
 
 log = structlog.get_logger(__name__)
 NS_PER_DAY = 86_400 * NS_PER_SECOND
+_BAR_FIELDS = ("open", "high", "low", "close", "volume", "bid", "ask")
 FLATTEN_CANCEL_WAIT_SECONDS = 5.0
 
 
@@ -73,13 +74,14 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
     ) -> None:
         self.cfg = cfg
         self.symbols = symbols
-        self.sym_array = np.array(symbols.symbols, dtype=object)
+        self._codes = np.arange(len(symbols), dtype=np.int32)  # symbol codes for the store's market rows
+        store.symbol_index = symbols
         self.broker = broker
         self.store = store
         self.clock = clock
         restored = restored or RestoredState()
         self.portfolio = Portfolio(cfg.broker.paper.initial_cash, self.symbols)
-        self.model = build_model(cfg, len(symbols))  # model.kind: baseline | sma_cross | ensemble
+        self.model = build_model(cfg, len(symbols), store)  # model.kind: baseline | sma_cross | ensemble
         self.model_id = self.model.model_id
         # the ensemble's challenger trainer, picked up by ops/runtime (monitor drift, `ctl retrain`)
         self.retrainer = getattr(self.model, "retrainer", None)
@@ -332,31 +334,40 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
 
     # --- bookkeeping -------------------------------------------------------------------------
 
+    # Market rows are the bulk of a backtest's result file: symbols go as integer codes (the
+    # store decodes them), per-batch values as block constants, the seven bar fields as rows of
+    # one stacked array -- a handful of numpy calls per batch and no Python object per row.
+
     def _store_bars(self, batch: BarBatch) -> None:
         if not self.store_market_rows:
             return
         v = batch.valid
-        ts = np.full(int(v.sum()), batch.ts, dtype=np.int64).view("datetime64[ns]")
-        self.store.add_columns("bars", {"symbol": self.sym_array[v], "ts": ts, "open": batch.open[v],
-                                        "high": batch.high[v], "low": batch.low[v], "close": batch.close[v],
-                                        "volume": batch.volume[v], "bid": batch.bid[v], "ask": batch.ask[v]})
+        fields = np.stack((batch.open, batch.high, batch.low, batch.close, batch.volume, batch.bid, batch.ask))
+        codes = self._symbol_codes(len(batch))
+        if not v.all():
+            fields, codes = fields[:, v], codes[v]
+        self.store.add_columns("bars", dict(zip(_BAR_FIELDS, fields), symbol=codes), {"ts": batch.ts})
 
     def _store_predictions(self, batch: BarBatch, pred: Prediction, now: int) -> None:
         if not self.store_market_rows:
             return
         m = pred.ready & batch.valid
-        n = int(m.sum())
-        if n == 0:
+        if not m.any():
             return
-        self.store.add_columns("predictions", {
-            "ts": np.full(n, now, dtype=np.int64).view("datetime64[ns]"),
-            "symbol": self.sym_array[m],
-            "model_id": np.full(n, self.model.model_id, dtype=object),
-            "prediction": pred.score[m],
-            "confidence": pred.confidence[m],
-            "weights": np.full(n, self._weights_json(pred.weights), dtype=object),
-            "actual_return": np.full(n, np.nan),
-        })
+        if m.all():
+            columns = {"symbol": self._symbol_codes(len(m)), "prediction": pred.score.copy(),
+                       "confidence": pred.confidence.copy()}
+        else:
+            columns = {"symbol": self._symbol_codes(len(m))[m], "prediction": pred.score[m],
+                       "confidence": pred.confidence[m]}
+        self.store.add_columns("predictions", columns, {
+            "ts": now, "model_id": self.model.model_id, "weights": self._weights_json(pred.weights),
+            "actual_return": np.nan})
+
+    def _symbol_codes(self, n: int) -> np.ndarray:
+        if n > len(self._codes):
+            self._codes = np.arange(n, dtype=np.int32)
+        return self._codes[:n]
 
     def _weights_json(self, weights: dict[str, float]) -> str:
         if weights != self._last_weights:  # usually unchanged from bar to bar: encode once

@@ -125,6 +125,23 @@ class Portfolio:
         self._hwm = max(self._hwm, value)
         self.update_hwm()
 
+    def apply_cash_flow(self, amount: float) -> None:
+        """Cash that moved without a fill (deposit +, withdrawal −, fee; algobotd/brokers/account.py).
+
+        It is no P&L: ``initial_cash`` and the high-water mark move with it, so the identity
+        above still holds, a withdrawal is no drawdown and a deposit no gain."""
+        if not math.isfinite(amount):
+            raise ValueError(f"cash flow must be finite, got {amount!r}")
+        self._cash += amount
+        self.initial_cash += amount
+        self._hwm = max(0.0, self._hwm + amount)
+        self._valued = None
+
+    def reset_hwm(self, value: float) -> None:
+        """Start the high-water mark afresh (books adopted from a venue account start at its equity)."""
+        self._hwm = float(value)
+        self.update_hwm()
+
     def update_hwm(self, equity: float | None = None) -> float:
         """Raise the high-water mark and recompute drawdown (call after marking); returns it."""
         eq = self.equity if equity is None else equity

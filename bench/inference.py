@@ -3,12 +3,16 @@
     .venv/bin/python bench/inference.py            # 500 symbols, 300 timed batches
     .venv/bin/python bench/inference.py --quick    # 100 symbols, 50 timed batches
 
-A bundle with every available base model is trained quickly on a small simulated panel
-(default ``[model]`` sizes except 2 epochs: the network sizes, tree counts and depths that set
-inference cost are the defaults). Then ``EnsembleModel.update`` runs on 500-symbol batches
-of the simulated market; after the feature warm-up each call is timed. "ensemble" is the
-whole update minus the feature engine (base models + stacking + confidence + IC update).
-Each model's share comes from timing its batched predict on the same inputs. Figures only.
+A bundle with the default ``[model] models`` is trained quickly on a small simulated panel
+(default sizes except 2 epochs: the network sizes, tree counts and depths that set inference
+cost are the defaults). Then ``EnsembleModel.update`` runs on 500-symbol batches of the
+simulated market; after the feature warm-up each call is timed. "ensemble" is the whole
+update minus the feature engine (base models + stacking + confidence + IC update). Each
+model's share is its own time inside that update (``EnsembleModel.timings``). The
+transformer (not in the default list) is timed alone on the same windows. For the stateful
+models the bench also prints how closely their output follows the windowed forward pass.
+
+    .venv/bin/python bench/inference.py --set model.stateful=false   # every model windowed
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--batches", type=int, default=300)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--set", action="append", default=[], help="config override for the served model, e.g. model.rewarm_bars=20")
     a = ap.parse_args()
     if a.quick:
         a.symbols, a.batches = 100, 50
@@ -43,36 +48,41 @@ def main() -> int:
     from algobotd.feeds.sim import SimFeed
     from algobotd.models.dataset import panel_from_batches
     from algobotd.models.ensemble import EnsembleModel
-    from algobotd.models.deep import SequenceLearner
-    from algobotd.models.train import spec_from, train
+    from algobotd.models.train import spec_from, train, with_models
 
     torch.set_num_threads(1)  # the daemon's setting: inference shares the event loop's core
     train_cfg = load(None, ["feed.sim.symbols=40", "model.epochs=2", "model.folds=2"], "/tmp/algobot-bench-inf")
     t0 = time.perf_counter()
     panel = panel_from_batches(asyncio.run(SimFeed(train_cfg.feed).history(400)), train_cfg.features)
-    bundle = train(panel, spec_from(train_cfg.model), "bench")
-    print(f"trained {', '.join(bundle.names)} in {time.perf_counter() - t0:.1f}s "
+    spec = spec_from(train_cfg.model)
+    bundle = train(panel, spec, "bench")
+    # the transformer is not in the default list (no incremental form): timed on its own, windowed
+    extra = train(panel, with_models(spec, ("transformer",)), "bench-transformer").learners["transformer"]
+    print(f"trained {', '.join(bundle.names)} (+ transformer alone) in {time.perf_counter() - t0:.1f}s "
           f"(unavailable: {', '.join(bundle.unavailable) or 'none'})")
-    cfg = load(None, [f"feed.sim.symbols={a.symbols}", "model.kind=\"ensemble\""], "/tmp/algobot-bench-inf")
+    # tree models cost ~ trees x symbols: early stopping sets the count, so it is printed with the times
+    print("trees: " + ", ".join(f"{m} {lr.n_trees}" for m, lr in bundle.learners.items() if hasattr(lr, "n_trees")))
+    cfg = load(None, [f"feed.sim.symbols={a.symbols}", "model.kind=\"ensemble\"", *a.set], "/tmp/algobot-bench-inf")
     model = EnsembleModel(cfg, a.symbols, bundle=bundle)
     warm = model.fe.warmup + 5
     batches = asyncio.run(SimFeed(cfg.feed).history(warm + a.batches))
     for b in batches[:warm]:
         model.update(b)
-    total, feats = [], []
-    shares = {m: [] for m in bundle.names}
+    total, feats, trans = [], [], []
+    shares: dict[str, list[float]] = {m: [] for m in bundle.names}
+    agree: dict[str, list[float]] = {m: [] for m in model.streams}
     for b in batches[warm:]:
         t1 = time.perf_counter()
         pred = model.update(b)
         total.append(time.perf_counter() - t1)
-        # the feature engine alone on a fresh copy would double-update; time it via a twin engine instead
-        X = model.fe.rows(b)
-        win = model.fe.sequence.window()
         for m in bundle.names:
-            lr = bundle.learners[m]
-            t2 = time.perf_counter()
-            lr.predict(win) if isinstance(lr, SequenceLearner) else lr.predict(X)
-            shares[m].append(time.perf_counter() - t2)
+            shares[m].append(model.timings[m])
+        win = model.fe.sequence.window()
+        t2 = time.perf_counter()
+        extra.predict(win)
+        trans.append(time.perf_counter() - t2)
+        for m, st in model.streams.items():  # stateful vs the windowed forward pass on the same rows
+            agree[m].append(float(np.corrcoef(st.learner.predict(win), st.last)[0, 1]))
     assert pred.ready.all()
     twin = EnsembleModel(cfg, a.symbols, bundle=None).fe  # a feature engine alone, same batches
     for b in batches[:warm]:
@@ -82,13 +92,19 @@ def main() -> int:
         twin.update(b)
         feats.append(time.perf_counter() - t1)
     ens = [t - f for t, f in zip(total, feats)]
-    print(f"{a.symbols} symbols, {len(total)} timed batches, {len(bundle.feature_names)} features, CPU, 1 thread")
-    print(f"{'part':<14}{'p50 ms':>10}{'p99 ms':>10}{'share':>8}")
+    mode = "stateful" if model.streams else "windowed"
+    print(f"{a.symbols} symbols, {len(total)} timed batches, {len(bundle.feature_names)} features, CPU, 1 thread, "
+          f"sequence models {mode} (rewarm_bars={cfg.model.rewarm_bars})")
+    print(f"{'part':<22}{'p50 ms':>10}{'p99 ms':>10}{'share':>8}")
     base = float(np.median(ens))
     rows = [("update total", total), ("features", feats), ("ensemble", ens)] + list(shares.items())
     for name, xs in rows:
         share = f"{np.median(xs) / base:>7.0%}" if name in shares else ""
-        print(f"{name:<14}{pct(xs, 50):>10.2f}{pct(xs, 99):>10.2f}{share:>8}")
+        print(f"{name:<22}{pct(xs, 50):>10.2f}{pct(xs, 99):>10.2f}{share:>8}")
+    print(f"{'transformer (not in)':<22}{pct(trans, 50):>10.2f}{pct(trans, 99):>10.2f}")
+    for m, c in agree.items():
+        print(f"{m}: stateful vs windowed prediction, cross-sectional correlation median {np.median(c):.4f} "
+              f"min {np.min(c):.4f}")
     return 0
 
 

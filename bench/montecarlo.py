@@ -6,6 +6,9 @@
     .venv/bin/python bench/montecarlo.py --quick     # a few paths, for the smoke test
 
 Target (issue 9): 10,000 paths x 5 scenarios in 10 minutes on 2 cores = ~85 paths/s.
+The machine is shared, so every figure comes with references measured in the same run: the
+same paths with the model run bar by bar (``tape=False``, the code before the score tape) and a
+fixed numpy workload shaped like the engine's (small arrays, many calls).
 Prints figures only; nothing here asserts on time.
 """
 
@@ -16,24 +19,28 @@ import cProfile
 import dataclasses
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from algobotd.config import load  # noqa: E402
+from algobotd.config import Config, load  # noqa: E402
 from algobotd.ops import logging as oplog  # noqa: E402
 from algobotd.validate.montecarlo import McSpec, run_paths  # noqa: E402
 from algobotd.validate.paths import path_config, run_chunk  # noqa: E402
 from algobotd.validate.pool import run_tasks  # noqa: E402
 
 TARGET = 85.0
-# where a path's time goes: profile entries summed by the module they live in
+SCENARIOS = ("bull", "bear", "sideways", "crash", "recovery")
+# where a path's time goes: profile entries (own time) summed by the module they live in
 BUCKETS = (
     ("scenario generation", ("validate/scenarios.py",)),
-    ("model (baseline momentum)", ("models/",)),
+    ("model (score tape / baseline momentum)", ("models/", "validate/tape.py")),
     ("features", ("features/",)),
     ("risk: sizing", ("risk/sizing.py",)),
     ("risk: stops", ("risk/stops.py",)),
@@ -42,26 +49,60 @@ BUCKETS = (
     ("paper broker", ("brokers/",)),
     ("portfolio", ("portfolio.py",)),
     ("engine loop + orders", ("engine.py",)),
+    ("path store + driver", ("validate/paths.py",)),
     ("metrics", ("validate/metrics.py",)),
+)
+# phases of a path, by the cumulative time of these functions (file suffix, function name)
+PHASES = (
+    ("set-up: generate bars", (("validate/scenarios.py", "generate"), ("validate/scenarios.py", "batches"))),
+    ("set-up: score tape", (("validate/tape.py", "tape_for"),)),
+    ("set-up: engine + broker", (("algobotd/engine.py", "__init__"), ("brokers/__init__.py", "make_broker"))),
+    ("warm-up bars (engine.warm)", (("algobotd/engine.py", "warm"),)),
+    ("live bars (engine.process)", (("algobotd/engine.py", "process"),)),
+    ("summary metrics", (("validate/metrics.py", "summarize"), ("validate/metrics.py", "hit_rate"))),
 )
 
 
-def profile(cfg, n: int) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+def tasks_for(n: int) -> list[tuple[str, int]]:
+    return [(sc, i) for i in range(n) for sc in SCENARIOS][:n]
+
+
+def profile(cfg: Config, n: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]], float]:
+    """(own-time share per module bucket, ms per path per phase, profiled ms per path)."""
     prof = cProfile.Profile()
-    tasks = [(sc, i) for i in range(n) for sc in ("bull", "crash", "jump", "bootstrap", "sideways")][:n]
     prof.enable()
-    run_chunk(path_config(cfg), tasks, 7, 20, 252, 0)
+    run_chunk(cfg, tasks_for(n), 7, 20, 252, 0)
     prof.disable()
-    st = pstats.Stats(prof)
-    total = sum(v[2] for v in st.stats.values())  # tottime summed = profiled time
-    out = []
+    st = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in st.values())  # tottime summed = profiled time
+    buckets = []
     for name, keys in BUCKETS:
-        t = sum(v[2] for k, v in st.stats.items() if any(x in k[0] for x in keys))
-        out.append((name, t / total))
-    numpy = sum(v[2] for k, v in st.stats.items() if "numpy" in k[0] or k[0] == "~")
-    out.append(("numpy / builtins called from the above", numpy / total))
-    out.append(("other (asyncio, dataclasses, domain records)", 1.0 - sum(x for _, x in out)))
-    return out
+        buckets.append((name, sum(v[2] for k, v in st.items() if any(x in k[0] for x in keys)) / total))
+    numpy = sum(v[2] for k, v in st.items() if "numpy" in k[0] or k[0] == "~")
+    buckets.append(("numpy / builtins called from the above", numpy / total))
+    buckets.append(("other (asyncio, dataclasses, domain records)", 1.0 - sum(x for _, x in buckets)))
+    phases = [(name, 1000 * sum(v[3] for k, v in st.items() if any(k[0].endswith(f) and k[2] == fn for f, fn in keys)) / n)
+              for name, keys in PHASES]
+    return buckets, phases, 1000 * total / n
+
+
+def numpy_reference(seconds: float = 0.5) -> float:
+    """Thousands of small-array numpy calls per second: the engine's kind of work, fixed forever."""
+    a, b = np.random.default_rng(0).random((2, 20))
+    calls, hits, t0 = 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(200):
+            c = np.where(a > 0.5, a * b, 0.0)
+            hits += np.flatnonzero(c > 0.2).size + int(np.minimum(c, b).sum() > 1.0)
+        calls += 200 * 5
+    return calls / (time.perf_counter() - t0) / 1000
+
+
+def in_process(cfg: Config, n: int, tape: bool) -> float:
+    """Paths per second on this core, no pool."""
+    t = time.perf_counter()
+    run_chunk(cfg, tasks_for(n), 1, 20, 252, 0, tape=tape)
+    return n / (time.perf_counter() - t)
 
 
 def _noop() -> int:
@@ -80,34 +121,52 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=40, help="paths per measurement")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--model", default="baseline", help="model.kind of the paths (ensemble needs a champion)")
     args = ap.parse_args()
     n = 4 if args.quick else args.paths
     oplog.setup("warning", "console", stream=sys.stderr)  # progress lines would drown the figures
     with tempfile.TemporaryDirectory() as d:
-        cfg = load(None, [], os.path.join(d, "state"))
-        print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{cfg.feed.warmup_bars} warm-up bars), "
-              f"full strategy, model {cfg.model.kind}; {os.cpu_count()} CPUs, load average "
+        # the issue's figure is for the baseline model; config.toml may default to the ensemble,
+        # whose paths need a trained champion (and cost its inference on top)
+        base = load(None, [f'model.kind="{args.model}"'], os.path.join(d, "state"))
+        cfg = path_config(base)
+        bars = 252 + base.feed.warmup_bars
+        print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{base.feed.warmup_bars} warm-up bars), "
+              f"full strategy, model {base.model.kind}; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
-        # in-process, one path after another: the cost of a path without any pool overhead
-        t = time.perf_counter()
-        run_chunk(path_config(cfg), [("bull", i) for i in range(max(2, n // 4))], 1, 20, 252, 0)
-        per_path = (time.perf_counter() - t) / max(2, n // 4)
-        print(f"in-process: {per_path * 1000:.0f} ms per path = {1 / per_path:.1f} paths/s on one core "
-              f"({per_path / (252 + cfg.feed.warmup_bars) * 1e6:.0f} us per bar)")
-        spec = McSpec(scenarios=("bull", "bear", "sideways", "crash", "recovery"), n=max(1, n // 5), symbols=20,
-                      bars=252, seed=1, keep_curves=0)
+        ref = numpy_reference(0.1 if args.quick else 0.5)
+        print(f"reference: fixed numpy workload {ref:.0f}k small-array calls/s")
+        # in-process, one path after another, alternating so both see the same machine
+        m = max(2, n // 4)
+        rounds = 1 if args.quick else 3
+        run_chunk(cfg, [("bull", 0)], 1, 20, 252, 0)  # imports and caches out of the way
+        old, new = [], []
+        for _ in range(rounds):
+            old.append(in_process(cfg, m, tape=False))
+            new.append(in_process(cfg, m, tape=True))
+        for name, r in (("model bar by bar (reference)", old), ("score tape (default)", new)):
+            med = statistics.median(r)
+            print(f"in-process, {name:<29}: {med:5.1f} paths/s median, {max(r):5.1f} best of {rounds} "
+                  f"({1000 / med:.0f} ms per path, {1e6 / med / bars:.0f} us per bar)")
+        print(f"  score tape / bar by bar: {statistics.median(new) / statistics.median(old):.2f}x (median)")
+        spec = McSpec(scenarios=SCENARIOS, n=max(1, n // 5), symbols=20, bars=252, seed=1, keep_curves=0)
         startup = pool_startup()
         print(f"process pool start-up (spawn + imports): {startup:.2f}s per run")
         for w in [int(x) for x in args.workers.split(",")]:
-            res, secs = run_paths(cfg, dataclasses.replace(spec, workers=w))
+            res, secs = run_paths(base, dataclasses.replace(spec, workers=w))
             rate = len(res) / secs
             steady = len(res) / max(secs - startup, 1e-9)
             print(f"{w} worker(s): {len(res)} paths in {secs:.2f}s = {rate:.1f} paths/s "
                   f"(~{steady:.1f} paths/s without the start-up); target {TARGET:.0f} paths/s is "
                   f"{TARGET / steady:.1f}x away; 10,000 x 5 would take {50_000 / steady / 60:.0f} min")
         if not args.quick:
-            print("where the time goes (share of profiled time, in-process, 5 paths):")
-            for name, share in profile(cfg, 5):
+            k = min(n, 25)
+            buckets, phases, per_path = profile(cfg, k)
+            print(f"where a path's time goes (cProfile, in-process, {k} paths, {per_path:.0f} ms per profiled path):")
+            for name, ms in phases:
+                print(f"  {name:<40} {ms:6.1f} ms")
+            print("  own time by part:")
+            for name, share in buckets:
                 print(f"  {name:<40} {share:6.1%}")
 
 

@@ -72,8 +72,8 @@ class TimedEngine(Engine):
 async def run(symbols: int, bars: int, seed: int) -> None:
     oplog.setup("warning", "json", stream=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load(None, [f"feed.sim.symbols={symbols}", f"feed.sim.seed={seed}", 'feed.sim.speed="max"'],
-                   state_dir=str(Path(tmp) / "state"))
+        cfg = load(None, [f"feed.sim.symbols={symbols}", f"feed.sim.seed={seed}", 'feed.sim.speed="max"',
+                          'model.kind="baseline"'], state_dir=str(Path(tmp) / "state"))
         feed = SimFeed(cfg.feed, max_bars=bars)
         history = await feed.history(cfg.feed.warmup_bars)
         live = [b async for b in feed.batches()]

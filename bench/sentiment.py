@@ -10,19 +10,30 @@ Cases (CPU seconds of this process, ``time.process_time``; one thread):
 - ``hub.add_news``: score + de-duplicate + queue (no store), in batches of 100 items, the way
   history warm-up and the news stream feed it;
 - ``social ingest``: ``ingest_lines`` on JSON text lines (parse + validate + score + queue);
+- ``ctl ingest (socket)``: the same lines through ``algobotd ctl ingest`` (stdin) to a control
+  server in a thread of this process: the CLI's check, requests under the line limit, the
+  server's parse + score + queue (CPU of both sides; compare with ``social ingest``);
 - ``transformer``: only with ``--transformer PATH`` (a local checkpoint; never downloaded).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import json
 import random
+import tempfile
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import LexiconScorer, make_scorer
-from algobotd.altdata.social import ingest_lines
+from algobotd.altdata.social import ingest_lines, ingest_lines_async
+from algobotd.control.cli import run_ctl
+from algobotd.control.server import serve
 from algobotd.domain import News
 
 TEMPLATES = [
@@ -41,6 +52,49 @@ def timed(fn, n: int) -> float:
     fn()
     dt = time.process_time() - t0
     return dt / n * 1e6
+
+
+class IngestTarget:
+    """Just enough of a control target for ``ingest`` (the daemon adapter's method, real hub)."""
+
+    def __init__(self, hub: AltHub) -> None:
+        self.hub = hub
+
+    async def ingest(self, lines: list[Any], actor: str) -> dict[str, Any]:
+        return (await ingest_lines_async(self.hub, list(lines), where=actor)).to_json()
+
+    def add_change_listener(self, listener: Any) -> None:
+        pass
+
+    def remove_change_listener(self, listener: Any) -> None:
+        pass
+
+
+def ctl_ingest(lines: list[str], hub: AltHub) -> None:
+    """``algobotd ctl ingest`` on ``lines`` against a server on its own loop in a thread."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="abl-", dir="/tmp") as d:
+        path = Path(d) / "ctl.sock"
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            server = loop.run_until_complete(serve(IngestTarget(hub), path, heartbeat_s=None))
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(server.close())
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        ready.wait(10)
+        out = io.StringIO()
+        code = run_ctl(["--socket", str(path), "ingest"], stdin=io.StringIO("\n".join(lines)), stdout=out,
+                       stderr=io.StringIO())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    if code != 0 or not out.getvalue().startswith(f"accepted {len(lines)} "):
+        raise SystemExit(f"ctl ingest failed ({code}): {out.getvalue()}")
 
 
 def main() -> None:
@@ -66,6 +120,8 @@ def main() -> None:
              for i, h in enumerate(heads)]
     hub2 = AltHub(scorer, max_pending=10 * n)
     rows.append(("social ingest", timed(lambda: ingest_lines(hub2, lines), n)))
+    hub3 = AltHub(scorer, max_pending=10 * n)
+    rows.append(("ctl ingest (socket)", timed(lambda: ctl_ingest(lines, hub3), n)))
     if args.transformer:
         tr = make_scorer("transformer", args.transformer)
         m = min(n, 512)

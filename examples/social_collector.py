@@ -82,29 +82,18 @@ def write_drop_file(lines: list[dict[str, Any]], drop_dir: Path) -> Path:
     return final
 
 
-def chunks(lines: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for line in lines:
-        n = len(json.dumps(line)) + 2
-        if batch and size + n > MAX_REQUEST_BYTES:
-            yield batch
-            batch, size = [], 0
-        batch.append(line)
-        size += n
-    if batch:
-        yield batch
-
-
 async def send_socket(lines: list[dict[str, Any]], socket: str) -> dict[str, int]:
     from algobotd.control.client import (
         ControlClient,  # the daemon's own client (same protocol version)
+    )
+    from algobotd.control.ingest import (
+        sized_groups,  # requests under the socket's line limit
     )
 
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     client = await ControlClient.connect(socket, client="social-collector")
     try:
-        for batch in chunks(lines):
+        for batch in sized_groups(lines, lambda line: len(json.dumps(line)) + 2, MAX_REQUEST_BYTES):
             res = await client.call("ingest", lines=batch)
             for k in totals:
                 totals[k] += int(res.get(k, 0))

@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
 
+from algobotd.domain import InsiderFiling
+
 OPEN_MARKET = {"P": 1.0, "S": -1.0}
 _XML_BLOCK = re.compile(r"<XML>\s*(.*?)\s*</XML>", re.DOTALL | re.IGNORECASE)
 
@@ -128,6 +130,15 @@ def parse_form4(document: str | bytes) -> list[InsiderTrade]:
     return out
 
 
+def filing_event(symbol: str, published_ns: int, trades: list[InsiderTrade]) -> InsiderFiling:
+    """One filing's open-market trades in ``symbol`` as the feature event (grants, exercises,
+    withholding and gifts net to zero: they say nothing about the insider's view)."""
+    rows = [t for t in trades if t.symbol == symbol and t.code in OPEN_MARKET]
+    owner = next((t.owner_cik or t.owner for t in trades if t.symbol == symbol), "") or "unknown"
+    return InsiderFiling(symbol, published_ns, owner, sum(OPEN_MARKET[t.code] * t.shares for t in rows),
+                         sum(t.signed_value for t in rows))
+
+
 class InsiderBook:
     """Per-symbol net insider buying over a trailing window, from parsed trades."""
 
@@ -137,12 +148,16 @@ class InsiderBook:
 
     def add(self, trades: list[InsiderTrade]) -> int:
         """Returns how many rows were new (re-filed identical rows count once)."""
-        new = 0
+        return len(self.add_new(trades))
+
+    def add_new(self, trades: list[InsiderTrade]) -> list[InsiderTrade]:
+        """The rows not seen before (an amendment's repeated rows are not news to the market)."""
+        new: list[InsiderTrade] = []
         for t in trades:
             key = (t.owner_cik or t.owner, t.date, t.code, t.shares, t.price)
             rows = self._rows[t.symbol]
             if key not in rows:
-                new += 1
+                new.append(t)
             rows[key] = t
         return new
 

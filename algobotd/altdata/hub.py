@@ -3,7 +3,8 @@
 Sources (Alpaca/IB news, the social drop directory and ``ingest`` method, option-chain pollers,
 Form 4) push records here from tasks on the daemon loop; :meth:`AltHub.attach` moves every
 pending event published before a batch's end into that batch (``BarBatch.news`` /
-``BarBatch.options``), so the feature engine sees them exactly as it sees bars.
+``BarBatch.options`` / ``BarBatch.insider``), so the feature engine sees them exactly as it
+sees bars.
 
 Why here and not in each source:
 - one de-duplication (news ids repeat across history, the stream and reconnects);
@@ -25,7 +26,7 @@ from typing import Any
 import structlog
 
 from algobotd.altdata.sentiment import Scorer
-from algobotd.domain import NS_PER_SECOND, BarBatch, News, OptionsSnapshot
+from algobotd.domain import NS_PER_SECOND, BarBatch, InsiderFiling, News, OptionsSnapshot
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +59,14 @@ class AltHub:
         self._wall = wall
         self.pending_news: list[News] = []
         self.pending_options: list[OptionsSnapshot] = []
+        self.pending_insider: list[InsiderFiling] = []
         self.options_rows: list[dict[str, float]] = []  # extra chain metrics kept for status
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.sources: dict[str, SourceHealth] = {}
         self.dropped: dict[str, int] = {}
         self.attached_news = 0
         self.attached_options = 0
+        self.attached_insider = 0
         self.last_batch: BarBatch | None = None  # spot prices for the option pollers
 
     # --- health ---------------------------------------------------------------------------------
@@ -146,12 +149,16 @@ class AltHub:
                                     n.sentiment, scorer))
 
     def _queue_news(self, items: list[News]) -> None:
-        room = self.max_pending - len(self.pending_news)
+        self.pending_news += self._fitting(items, len(self.pending_news), "news_pending_overflow")
+
+    def _fitting(self, items: list[Any], pending: int, overflow: str) -> list[Any]:
+        """The items that fit under ``max_pending``; the rest counted under ``overflow``: a runaway
+        source must not eat the daemon's memory (news are already in the store)."""
+        room = max(self.max_pending - pending, 0)
         if len(items) > room:
-            # a runaway source must not eat the daemon's memory; the store already has them
-            self.count("news_pending_overflow", len(items) - max(room, 0))
-            items = items[:max(room, 0)]
-        self.pending_news += items
+            self.count(overflow, len(items) - room)
+            return items[:room]
+        return items
 
     def add_options(self, snap: OptionsSnapshot, source: str, metrics: dict[str, float] | None = None) -> None:
         h = self.sources.get(source) or self.source(source, "options")
@@ -166,24 +173,29 @@ class AltHub:
             if self.store is not None:
                 self.store.add("options_flow", (snap.ts, snap.symbol, *(metrics.get(k, math.nan) for k in OPTIONS_COLUMNS)))
 
+    def add_insider(self, filings: list[InsiderFiling], source: str) -> None:
+        """Queue Form 4 filings (each usable from its publication time ``ts``)."""
+        h = self.sources.get(source) or self.source(source, "insider")
+        filings = self._fitting(filings, len(self.pending_insider), "insider_pending_overflow")
+        self.pending_insider += filings
+        if filings:
+            h.last_event_ts = max(h.last_event_ts or 0, max(f.ts for f in filings))
+
     # --- events out -----------------------------------------------------------------------------
 
     def attach(self, batch: BarBatch, bar_ns: int) -> BarBatch:
         """Move events published before the batch's end into it (in place) and flag down groups."""
         end = batch.ts + bar_ns
         self.last_batch = batch
-        if self.pending_news:
-            due = [n for n in self.pending_news if n.ts < end]
+        for kind in ("news", "options", "insider"):
+            pending = getattr(self, f"pending_{kind}")
+            if not pending:
+                continue
+            due = [e for e in pending if e.ts < end]
             if due:
-                self.pending_news = [n for n in self.pending_news if n.ts >= end]
-                batch.news = [*batch.news, *sorted(due, key=lambda n: n.ts)]
-                self.attached_news += len(due)
-        if self.pending_options:
-            due_o = [o for o in self.pending_options if o.ts < end]
-            if due_o:
-                self.pending_options = [o for o in self.pending_options if o.ts >= end]
-                batch.options = [*batch.options, *sorted(due_o, key=lambda o: o.ts)]
-                self.attached_options += len(due_o)
+                setattr(self, f"pending_{kind}", [e for e in pending if e.ts >= end])
+                setattr(batch, kind, [*getattr(batch, kind), *sorted(due, key=lambda e: e.ts)])
+                setattr(self, f"attached_{kind}", getattr(self, f"attached_{kind}") + len(due))
         stale = self.stale_groups()
         if stale:
             batch.stale_sources = batch.stale_sources | stale
@@ -193,7 +205,8 @@ class AltHub:
         """Per-source freshness for the dashboard (ages in seconds against ``now_ns``)."""
         now_ns = now_ns if now_ns is not None else time.time_ns()
         out: dict[str, Any] = {"scorer": self.scorer.name, "pending_news": len(self.pending_news),
-                               "pending_options": len(self.pending_options), "dropped": dict(self.dropped),
+                               "pending_options": len(self.pending_options),
+                               "pending_insider": len(self.pending_insider), "dropped": dict(self.dropped),
                                "sources": {}}
         for h in self.sources.values():
             out["sources"][h.name] = {

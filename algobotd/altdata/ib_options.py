@@ -1,13 +1,19 @@
-"""IB options flow: underlying-level option ticks plus a two-contract skew probe per poll.
+"""IB options flow: underlying-level option ticks plus a near-the-money strip probe per poll.
 
 - ``reqMktData(stock, "100,101,106")`` streams the underlying's day option volume (ticks 29/30),
   open interest (27/28) and 30-day implied volatility (24) into its ``Ticker``: put/call by
   volume and open interest and the ATM IV come from there, without polling a whole chain
   (IB meters market-data lines; a chain of hundreds of contracts would exhaust them).
-- IV skew: ``reqSecDefOptParams`` gives expirations and strikes (cached per day); each poll
-  subscribes the put and the call nearest 5% out of the money in the first expiry at least
-  ``MIN_DAYS`` out, waits for IB's model greeks, reads their implied vols and cancels.
-- Dealer gamma needs gamma and open interest per contract across the chain: NaN from IB here.
+- Strip probe: ``reqSecDefOptParams`` gives expirations and strikes (cached per day); each poll
+  subscribes, in the first expiry at least ``MIN_DAYS`` out, the ``STRIP_STRIKES`` strikes
+  nearest spot (fewer when the universe leaves less of ``MARKET_DATA_LINES``) plus those
+  nearest 5% out of the money, as puts and calls with generic tick 101; waits up to
+  ``GREEKS_WAIT`` for IB's model greeks (``modelGreeks``: implied vol, delta, gamma) and each
+  contract's open interest (``callOpenInterest`` / ``putOpenInterest`` on the option's own
+  ticker), then cancels them. IV skew: the 5%-OTM put's minus call's implied vol. Dealer
+  gamma: ``options_flow.dealer_gamma`` over the strip (gamma concentrates near the money; far
+  strikes and later expiries are left out, so it is an estimate). Unusual activity also
+  counts the strip's volume/open-interest spikes.
 
 Only ib_async's async / non-blocking calls are used.
 """
@@ -25,15 +31,34 @@ import structlog
 from ib_async import Option
 
 from algobotd.altdata.hub import AltHub
-from algobotd.altdata.options_flow import MIN_DAYS, OTM_MONEYNESS, FlowState, summarize_totals
+from algobotd.altdata.options_flow import MIN_DAYS, OTM_MONEYNESS, Contract, FlowState, summarize_totals
 
 log = structlog.get_logger(__name__)
 NAME = "ib_options"
-GREEKS_WAIT = 5.0  # seconds to wait for IB's model greeks on the two skew contracts
+GREEKS_WAIT = 5.0  # seconds to wait for IB's model greeks and open interest on the strip
+STRIP_STRIKES = 8  # strikes nearest spot per poll, plus the two ~5% OTM: <= 20 market-data lines for seconds
+MARKET_DATA_LINES = 100  # IB's default simultaneous market-data lines; the underlyings' option ticks use one each
 
 
 def _num(x: Any) -> float:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else math.nan
+
+
+def _oi(t: Any) -> float:
+    """An option's open interest: IB sends it on the option's own ticker as tick 27 (a call) or 28 (a put)."""
+    return _num(t.callOpenInterest if _right(t) == "C" else t.putOpenInterest)
+
+
+def _right(t: Any) -> str:
+    return str(t.contract.right)[:1].upper()  # "C"/"P" (or "CALL"/"PUT" as some requests spell it)
+
+
+def _contract(sym: str, expiry: str, t: Any) -> Contract:
+    g = t.modelGreeks
+    return Contract(sym, _right(t), float(t.contract.strike),
+                    dt.date(int(expiry[:4]), int(expiry[4:6]), int(expiry[6:8])), _num(t.volume), _oi(t),
+                    _num(g.impliedVol) if g is not None else math.nan, _num(g.delta) if g is not None else math.nan,
+                    _num(g.gamma) if g is not None else math.nan)
 
 
 class IBOptions:
@@ -44,6 +69,8 @@ class IBOptions:
         self.state: dict[str, FlowState] = {s: FlowState() for s in feed.symbols}
         self.tickers: dict[str, Any] = {}
         self._chains: dict[str, tuple[dt.date, Any]] = {}  # symbol -> (day fetched, chain)
+        # a large universe leaves fewer lines for the strip (down to the two skew strikes)
+        self.strip_strikes = max(0, min(STRIP_STRIKES, (MARKET_DATA_LINES - len(feed.symbols)) // 2 - 2))
         hub.source(NAME, "options")
 
     async def start(self) -> None:
@@ -73,49 +100,54 @@ class IBOptions:
         self._chains[sym] = (today, chain)
         return chain
 
-    async def _skew(self, sym: str, spot: float) -> tuple[float, float]:
+    async def _strip(self, sym: str, spot: float) -> tuple[float, float, list[Contract]]:
+        """(5%-OTM put IV, 5%-OTM call IV, the strip's contracts with greeks and open interest)."""
         chain = await self._chain(sym)
         if chain is None or not math.isfinite(spot):
-            return math.nan, math.nan
+            return math.nan, math.nan, []
         today = dt.datetime.now(tz=dt.UTC).date()
         exps = sorted(e for e in chain.expirations if (dt.date(int(e[:4]), int(e[4:6]), int(e[6:8])) - today).days >= MIN_DAYS)
         puts = [k for k in chain.strikes if k <= spot]
         calls = [k for k in chain.strikes if k >= spot]
         if not exps or not puts or not calls:
-            return math.nan, math.nan
+            return math.nan, math.nan, []
         kp = min(puts, key=lambda k: abs(k - spot * (1 - OTM_MONEYNESS)))
         kc = min(calls, key=lambda k: abs(k - spot * (1 + OTM_MONEYNESS)))
+        near = sorted(chain.strikes, key=lambda k: abs(k - spot))[:self.strip_strikes]
+        strikes = sorted({kp, kc, *near})
         ib = self.feed.ib
-        opts = [Option(sym, exps[0], kp, "P", "SMART", multiplier=chain.multiplier, currency="USD",
-                       tradingClass=chain.tradingClass),
-                Option(sym, exps[0], kc, "C", "SMART", multiplier=chain.multiplier, currency="USD",
-                       tradingClass=chain.tradingClass)]
+        opts = [Option(sym, exps[0], k, right, "SMART", multiplier=chain.multiplier, currency="USD",
+                       tradingClass=chain.tradingClass) for k in strikes for right in ("P", "C")]
         opts = [o for o in await ib.qualifyContractsAsync(*opts) if o is not None and o.conId]
-        if len(opts) != 2:
+        if not opts:
             self.hub.count("ib_options_unqualified")
-            return math.nan, math.nan
-        tickers = [ib.reqMktData(o, "") for o in opts]
+            return math.nan, math.nan, []
+        tickers = [ib.reqMktData(o, "101") for o in opts]  # 101: the contract's open interest
         try:
             end = time.monotonic() + GREEKS_WAIT
-            while time.monotonic() < end and not all(t.modelGreeks is not None for t in tickers):
+            while time.monotonic() < end and not all(t.modelGreeks is not None and math.isfinite(_oi(t))
+                                                     for t in tickers):
                 await asyncio.sleep(0.05)
-            ivs = [_num(t.modelGreeks.impliedVol) if t.modelGreeks is not None else math.nan for t in tickers]
+            rows = [_contract(sym, exps[0], t) for t in tickers]
         finally:
             for o in opts:
                 ib.cancelMktData(o)
-        return ivs[0], ivs[1]
+        iv = {(c.right, c.strike): c.iv for c in rows}
+        return iv.get(("P", kp), math.nan), iv.get(("C", kc), math.nan), rows
 
     async def poll(self, sym: str) -> bool:
         t = self.tickers.get(sym)
         if t is None:
             return False
+        spot = self.spot(sym)
         try:
-            put_iv, call_iv = await self._skew(sym, self.spot(sym))
+            put_iv, call_iv, strip = await self._strip(sym, spot)
         except (ConnectionError, OSError, ValueError) as exc:
             self.hub.mark_failed(NAME, f"{type(exc).__name__}: {exc}")
             return False
         out = summarize_totals(sym, self.now_ns(), _num(t.callVolume), _num(t.putVolume), _num(t.callOpenInterest),
-                               _num(t.putOpenInterest), _num(t.impliedVolatility), put_iv, call_iv, self.state[sym])
+                               _num(t.putOpenInterest), _num(t.impliedVolatility), put_iv, call_iv, self.state[sym],
+                               strip, spot)
         if out is None:
             self.hub.count("ib_options_no_ticks")
             return False

@@ -97,25 +97,38 @@ def summarize(underlying: str, ts: int, spot: float, chain: list[Contract], stat
     has_oi = any(_finite(c.open_interest) for c in chain)
 
     atm_iv, put25, call25 = _vols(chain, spot, today)
-    gex = sum((1.0 if c.right == "C" else -1.0) * c.gamma * c.open_interest * 100.0 * spot * spot * 0.01
-              for c in chain if _finite(c.gamma) and _finite(c.open_interest))
-    unusual_contracts = sum(1 for c in chain if _finite(c.volume) and c.volume >= MIN_UNUSUAL_VOLUME
-                            and _finite(c.open_interest) and c.volume > VOL_OI_SPIKE * max(c.open_interest, 1.0))
+    gex = dealer_gamma(chain, spot)
+    unusual_contracts = unusual_count(chain)
     total = d_calls + d_puts
     base = sum(state.history) / len(state.history) if state.history else math.nan
     spike = len(state.history) >= 5 and base > 0 and total > BASELINE_SPIKE * base
     state.history.append(total)
-    snap = OptionsSnapshot(underlying, ts, d_calls, d_puts, atm_iv, put25, call25)
     metrics = {
         "call_volume": d_calls, "put_volume": d_puts, "call_oi": coi if has_oi else math.nan,
         "put_oi": poi if has_oi else math.nan,
         "pcr_volume": pv / cv if cv > 0 else math.nan,
         "pcr_oi": poi / coi if has_oi and coi > 0 else math.nan,
         "atm_iv": atm_iv, "iv_skew": put25 - call25,
-        "gamma_exposure": gex if any(_finite(c.gamma) for c in chain) and has_oi else math.nan,
+        "gamma_exposure": gex,
         "unusual": float(unusual_contracts > 0 or spike), "unusual_contracts": float(unusual_contracts),
     }
+    snap = OptionsSnapshot(underlying, ts, d_calls, d_puts, atm_iv, put25, call25, metrics["call_oi"],
+                           metrics["put_oi"], gex, metrics["unusual"])
     return snap, metrics
+
+
+def dealer_gamma(chain: list[Contract], spot: float) -> float:
+    """sum(gamma * OI * 100 * spot^2 * 1%), calls +, puts -; NaN when no contract has both."""
+    rows = [c for c in chain if _finite(c.gamma) and _finite(c.open_interest)]
+    if not rows:
+        return math.nan
+    return sum((1.0 if c.right == "C" else -1.0) * c.gamma * c.open_interest * 100.0 * spot * spot * 0.01 for c in rows)
+
+
+def unusual_count(chain: list[Contract]) -> int:
+    """Contracts trading more than VOL_OI_SPIKE x their open interest (and MIN_UNUSUAL_VOLUME at least)."""
+    return sum(1 for c in chain if _finite(c.volume) and c.volume >= MIN_UNUSUAL_VOLUME
+               and _finite(c.open_interest) and c.volume > VOL_OI_SPIKE * max(c.open_interest, 1.0))
 
 
 def _vols(chain: list[Contract], spot: float, today: dt.date) -> tuple[float, float, float]:
@@ -143,10 +156,13 @@ def _vols(chain: list[Contract], spot: float, today: dt.date) -> tuple[float, fl
 
 
 def summarize_totals(underlying: str, ts: int, call_cum: float, put_cum: float, call_oi: float, put_oi: float,
-                     atm_iv: float, put_iv: float, call_iv: float, state: FlowState
+                     atm_iv: float, put_iv: float, call_iv: float, state: FlowState,
+                     strip: list[Contract] | None = None, spot: float = math.nan,
                      ) -> tuple[OptionsSnapshot, dict[str, float]] | None:
-    """The same summary from underlying-level totals (IB's option volume / open-interest ticks)
-    when per-contract rows are not polled: no dealer gamma (NaN), no per-contract flags."""
+    """The same summary from underlying-level totals (IB's option volume / open-interest ticks).
+    Dealer gamma and per-contract flags come from ``strip``, the near-the-money contracts polled
+    with greeks and open interest (NaN / none without it): gamma concentrates near the money, so
+    the strip's sum stands in for the chain's."""
     if not (_finite(call_cum) and _finite(put_cum)):
         return None
     fake = [Contract("C", "C", 0.0, dt.date.max, call_cum, call_oi), Contract("P", "P", 0.0, dt.date.max, put_cum, put_oi)]
@@ -154,6 +170,11 @@ def summarize_totals(underlying: str, ts: int, call_cum: float, put_cum: float, 
     if out is None:
         return None
     snap, m = out
-    snap = OptionsSnapshot(underlying, ts, snap.call_volume, snap.put_volume, atm_iv, put_iv, call_iv)
-    m.update(atm_iv=atm_iv, iv_skew=put_iv - call_iv, gamma_exposure=math.nan, unusual_contracts=math.nan)
+    gex = dealer_gamma(strip, spot) if strip and _finite(spot) else math.nan
+    flagged = unusual_count(strip) if strip else math.nan
+    if strip and flagged > 0:
+        m["unusual"] = 1.0
+    m.update(atm_iv=atm_iv, iv_skew=put_iv - call_iv, gamma_exposure=gex, unusual_contracts=flagged)
+    snap = OptionsSnapshot(underlying, ts, snap.call_volume, snap.put_volume, atm_iv, put_iv, call_iv, m["call_oi"],
+                           m["put_oi"], gex, m["unusual"])
     return snap, m

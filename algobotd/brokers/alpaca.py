@@ -35,7 +35,7 @@ from alpaca.trading.stream import TradingStream
 
 from algobotd.brokers.alpaca_common import (  # noqa: F401  (resolve_keys: re-exported for callers)
     StreamStateMixin,
-    stop_stream,
+    StreamSupervisor,
     api_failure,
     broker_order,
     ns_of,
@@ -68,8 +68,7 @@ class AlpacaBroker:
         self.accepting_orders = True  # the Reconciler closes this gate until the books agree
         self.rest: TradingClient | None = None
         self.account_number = ""
-        self._stream: _Stream | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._sup: StreamSupervisor | None = None  # the trading stream, restarted when alpaca-py gives up
         self._up = asyncio.Event()
         self._closing = False
         self._sink: EventSink | None = None
@@ -115,7 +114,7 @@ class AlpacaBroker:
         self._followed.add(client_order_id)
 
     async def connect(self) -> None:
-        if self._task is not None and not self._task.done():
+        if self._sup is not None and not self._closing:
             # already running (e.g. the pre-open job): the stream reconnects by itself; wait for it
             try:
                 await asyncio.wait_for(self._up.wait(), self.connect_timeout)
@@ -131,12 +130,9 @@ class AlpacaBroker:
         self.account_number = str(acct.account_number)
         if getattr(acct, "trading_blocked", False) or getattr(acct, "account_blocked", False):
             raise BrokerError("blocked", f"Alpaca account {self.account_number} is blocked for trading")
-        stream = _Stream(self._on_stream_state, key, secret, paper=self.cfg.paper,
-                         url_override=self.cfg.trading_stream_url or None, websocket_params=ws_params(self.cfg))
-        stream._reconnect_min_backoff, stream._reconnect_max_backoff = self.reconnect
-        stream.subscribe_trade_updates(self._on_trade_update)  # before running: no cross-thread call
-        self._stream = stream
-        self._task = asyncio.get_running_loop().create_task(stream._run_forever(), name="alpaca-trading-stream")
+        self._sup = StreamSupervisor("alpaca-trading-stream", lambda: self._new_stream(key, secret),
+                                     lambda: self._on_stream_state(False), self.reconnect)
+        stream = self._sup.start()
         try:
             await asyncio.wait_for(self._up.wait(), self.connect_timeout)
         except TimeoutError:
@@ -144,11 +140,21 @@ class AlpacaBroker:
             await self.close()
             code = "auth" if stream.auth_error else "unreachable"
             raise BrokerError(code, f"Alpaca trading stream did not connect within {self.connect_timeout:g}s: {why}") from None
+        self._sup.supervise()
         log.info("alpaca connected", account=self.account_number, paper=self.cfg.paper)
+
+    def _new_stream(self, key: str, secret: str) -> _Stream:
+        stream = _Stream(self._on_stream_state, key, secret, paper=self.cfg.paper,
+                         url_override=self.cfg.trading_stream_url or None, websocket_params=ws_params(self.cfg))
+        stream._reconnect_min_backoff, stream._reconnect_max_backoff = self.reconnect
+        stream.subscribe_trade_updates(self._on_trade_update)  # before running: no cross-thread call
+        return stream
 
     async def close(self) -> None:
         self._closing = True
-        await stop_stream(self._stream, self._task)
+        if self._sup is not None:
+            await self._sup.close()
+            self._sup = None
         self._up.clear()
 
     async def submit(self, orders: list[OrderRequest]) -> None:
@@ -315,16 +321,20 @@ class AlpacaBroker:
                               Side(a["side"] if a["side"] in ("buy", "sell") else ("sell" if "sell" in a["side"] else "buy")),
                               int(float(a["qty"])), float(a["price"]), 0.0,
                               ns_of(dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")))))
-        pos = {}
+        pos, costs, prices = {}, {}, {}
         for p in positions:
             q = abs(int(float(p.qty)))
             if q:
                 pos[p.symbol] = -q if str(getattr(p.side, "value", p.side)) == "short" else q
+                costs[p.symbol] = float(p.avg_entry_price or 0.0)
+                if p.current_price:
+                    prices[p.symbol] = float(p.current_price)
         for bo in orders.values():
             self._oid.setdefault(bo.client_order_id, bo.broker_order_id)
         return BrokerSnapshot(ts=self._clock(), orders=list(orders.values()), fills=fills, positions=pos,
-                              cash=float(acct.cash or 0.0), equity=float(acct.equity or 0.0),
-                              buying_power=float(acct.buying_power or 0.0))
+                              cash=float(acct.cash) if acct.cash is not None else None,
+                              equity=float(acct.equity or 0.0), buying_power=float(acct.buying_power or 0.0),
+                              account=str(acct.account_number or ""), costs=costs, prices=prices)
 
     async def _call(self, fn: Callable[..., T], *args: Any, what: str) -> T:
         try:

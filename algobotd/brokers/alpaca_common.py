@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+import structlog
 from alpaca.common.exceptions import APIError
 from alpaca.trading.models import Order as AOrder
 from requests.adapters import HTTPAdapter
 
-from algobotd.brokers.base import BrokerError
+from algobotd.brokers.base import BrokerError, backoff_seconds
 from algobotd.brokers.reconcile import BrokerOrder
 from algobotd.config import AlpacaConfig, ConfigError, load_credentials
 from algobotd.domain import OrderStatus, OrderType, Side, TimeInForce
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 KEY_ENV, SECRET_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
 HTTP_TIMEOUT = 10.0
@@ -82,6 +85,83 @@ class StreamStateMixin:
         await super().close()  # type: ignore[misc]
         if was_up:
             self._on_state(False)
+
+
+class StreamSupervisor:
+    """Runs an alpaca-py stream's ``_run_forever()`` as a task on our loop and restarts it when it ends.
+
+    alpaca-py 0.44 reconnects by itself after websocket errors, but its loop gives up on others:
+    the data stream returns for good on an "insufficient subscription" error (which a server
+    can send after a reconnect, not only at the first connect), and any exception escaping its
+    retry loop (e.g. from a close() of a broken socket) ends the task with nobody reconnecting.
+    The supervisor sees the task end while nobody asked it to, reports the stream lost
+    (``on_lost``: the owner marks itself disconnected, which drives REDUCING), waits with
+    exponential backoff and jitter, and starts a *fresh* stream from ``make`` (its subscriptions
+    are made before it runs: on a running stream alpaca-py's subscribe deadlocks our loop). The
+    new stream reports its connection as usual, which is what resubscribes and reconciles.
+    """
+
+    def __init__(self, name: str, make: Callable[[], Any], on_lost: Callable[[], None],
+                 backoff: tuple[float, float]) -> None:
+        self.name = name
+        self._make = make
+        self._on_lost = on_lost
+        self.backoff = backoff
+        self.stream: Any = None
+        self.task: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self._started = 0.0
+        self._watch: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> Any:
+        """A fresh stream, running as a task; returns the stream."""
+        self.stream = self._make()
+        self.task = asyncio.get_running_loop().create_task(self.stream._run_forever(), name=self.name)
+        self._started = time.monotonic()
+        return self.stream
+
+    def supervise(self) -> None:
+        """From now on an ended task is restarted (call once the first connection succeeded, so that a
+        start-up failure such as rejected keys still fails start-up with its reason)."""
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._supervise(), name=f"{self.name}-supervisor")
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while not self._closing and self.task is not None:
+            task = self.task
+            await asyncio.wait({task})
+            if self._closing:
+                return
+            why = "returned" if task.cancelled() or task.exception() is None else repr(task.exception())
+            if time.monotonic() - self._started > 2 * self.backoff[1]:
+                attempt = 0  # it ran fine for a while: start the backoff over
+            delay = backoff_seconds(attempt, *self.backoff)
+            attempt += 1
+            log.warning("alpaca stream ended; restarting it", stream=self.name, why=why, attempt=attempt,
+                        delay=round(delay, 2))
+            self._on_lost()
+            try:
+                await self.stream.close()  # whatever socket the dead loop left behind
+            except Exception as exc:
+                log.debug("closing the ended stream failed", stream=self.name, error=repr(exc))
+            await asyncio.sleep(delay)
+            if self._closing:
+                return
+            try:
+                self.start()
+            except Exception:  # the old task stays done: the loop backs off and tries again
+                log.exception("restarting an alpaca stream failed", stream=self.name)
+                continue
+            self.restarts += 1
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        await stop_stream(self.stream, self.task)
 
 
 async def stop_stream(stream: Any, task: asyncio.Task[None] | None) -> None:

@@ -7,6 +7,7 @@ events in the order the venue produced them. A broker never mutates the portfoli
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,6 +24,15 @@ class BrokerError(Exception):
         super().__init__(f"[{code}] {message}")
         self.code = code
         self.message = message
+
+
+def backoff_seconds(attempt: int, initial: float, maximum: float) -> float:
+    """Exponential backoff with jitter: uniform(cap / 2, cap), cap = min(maximum, initial * 2**attempt).
+
+    The jitter spreads the reconnects of several daemons behind one venue restart; the lower
+    half bound keeps a retry loop from hammering the venue at 0 s."""
+    cap = min(maximum, initial * (2 ** min(attempt, 30)))
+    return random.uniform(0.5 * cap, cap)
 
 
 class Broker(Protocol):

@@ -73,7 +73,7 @@ async def check_broker(cfg: Config, out: Callable[[str], None] = print) -> int:
             await broker.connect()
             snap: Any = await broker.snapshot(time.time_ns() - NS_PER_DAY)
             account = getattr(broker, "account_number", "") or getattr(getattr(broker, "cfg", None), "account", "")
-            out(f"account: {account or '?'}  cash {snap.cash:,.2f}  equity "
+            out(f"account: {account or '?'}  cash {'?' if snap.cash is None else f'{snap.cash:,.2f}'}  equity "
                 f"{'?' if snap.equity is None else f'{snap.equity:,.2f}'}  buying power "
                 f"{'?' if snap.buying_power is None else f'{snap.buying_power:,.2f}'}")
             out("positions: " + (", ".join(f"{s} {q:+d}" for s, q in sorted(snap.positions.items())) or "none"))

@@ -32,6 +32,7 @@ from ib_async import Fill as IBFill
 from ib_async import Trade as IBTrade
 
 from algobotd.brokers.base import BrokerError, BrokerEvent, EventSink
+from algobotd.brokers.ib_execs import ExecutionBook, exec_version
 from algobotd.brokers.ib_session import IBSession, ns
 from algobotd.brokers.reconcile import BrokerOrder, BrokerSnapshot, is_our_id
 from algobotd.config import IBConfig
@@ -97,6 +98,7 @@ class IBBroker:
         self._fill_qty: dict[str, int] = {}  # shares emitted as fills per order
         self._held: dict[str, OrderUpdate] = {}  # terminal updates waiting for their fills
         self._emitted: set[str] = set()  # exec ids already sent to the sink
+        self._execs = ExecutionBook()  # corrections (.01 -> .02) replace the fill they correct
         self._waiting: dict[str, tuple[IBFill, asyncio.TimerHandle]] = {}  # exec id -> fill awaiting commission
         self.ib.orderStatusEvent += self._on_status
         self.ib.execDetailsEvent += self._on_exec
@@ -130,6 +132,10 @@ class IBBroker:
             self._known.add(req.client_order_id)
             self._last[req.client_order_id] = (status, filled)
             self._fill_qty[req.client_order_id] = filled
+
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """The stored trades: a correction of an execution booked before a restart is still a replacement."""
+        self._execs.restore(fills)
 
     async def connect(self) -> None:
         await self.session.connect()
@@ -254,9 +260,11 @@ class IBBroker:
         if ex.execId in self._emitted:
             return
         self._emitted.add(ex.execId)
-        self._emit(to_fill(f))
+        fills, shares = self._execs.book(to_fill(f))
+        for fill in fills:
+            self._emit(fill)
         coid = ex.orderRef
-        self._fill_qty[coid] = self._fill_qty.get(coid, 0) + int(ex.shares)
+        self._fill_qty[coid] = self._fill_qty.get(coid, 0) + shares
         held = self._held.get(coid)
         if held is not None and held.filled_qty <= self._fill_qty[coid]:
             del self._held[coid]
@@ -280,7 +288,7 @@ class IBBroker:
             if t.order.orderId > 0:
                 self._ids.next = max(self._ids.next, t.order.orderId + 1)
         fills = await self.ib.reqExecutionsAsync(ExecutionFilter(clientId=self.session.client_id))
-        for f in sorted(fills, key=lambda f: f.execution.time):
+        for f in sorted(fills, key=_exec_order):
             self._ids.next = max(self._ids.next, f.execution.orderId + 1)
             if self._ours(f.execution.orderRef):
                 self._flush_exec(f.execution.execId)
@@ -302,11 +310,27 @@ class IBBroker:
         pos = {p.contract.symbol: int(p.position) for p in positions
                if int(p.position) and (not self.cfg.account or p.account == self.cfg.account)}
         values = {v.tag: v.value for v in self.ib.accountValues(self.cfg.account) if v.currency in ("USD", "BASE")}
-        cash = float(values.get("TotalCashValue", 0.0) or 0.0)
+        cash = float(values["TotalCashValue"]) if "TotalCashValue" in values else None
         equity = float(values["NetLiquidation"]) if "NetLiquidation" in values else None
         bp = float(values["BuyingPower"]) if "BuyingPower" in values else None
-        our = [to_fill(self.ib.wrapper.fills.get(f.execution.execId, f)) for f in fills]
-        return BrokerSnapshot(now, orders, [f for f in our if f.ts >= since_ns], pos, cash, equity, bp)
+        # per share for stocks: the position's average cost, the portfolio's market price
+        costs = {p.contract.symbol: float(p.avgCost) for p in positions if p.contract.symbol in pos}
+        prices = {p.contract.symbol: float(p.marketPrice) for p in self.ib.portfolio(self.cfg.account)
+                  if p.position and p.marketPrice > 0}
+        our: list[Fill] = []
+        for f in sorted(fills, key=_exec_order):  # an original before its correction
+            booked, shares = self._execs.book(to_fill(self.ib.wrapper.fills.get(f.execution.execId, f)))
+            our += booked
+            coid = f.execution.orderRef
+            if coid:  # counted once per execution, by whichever path books it first
+                self._fill_qty[coid] = self._fill_qty.get(coid, 0) + shares
+        return BrokerSnapshot(now, orders, [f for f in our if f.ts >= since_ns], pos, cash, equity, bp,
+                              account=self.account_number, costs=costs, prices=prices)
+
+
+def _exec_order(f: IBFill) -> tuple[object, int]:
+    """Time, then correction number: a correction may carry its original's time."""
+    return f.execution.time, exec_version(f.execution.execId)[1]
 
 
 def to_fill(f: IBFill) -> Fill:

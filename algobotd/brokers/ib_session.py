@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import random
 from collections.abc import Awaitable, Callable
 
 import structlog
 from ib_async import IB
 
-from algobotd.brokers.base import BrokerError
+from algobotd.brokers.base import BrokerError, backoff_seconds
 from algobotd.config import IBConfig
 
 log = structlog.get_logger(__name__)
@@ -127,11 +126,7 @@ class IBSession:
                 log.exception("ib restore callback failed", session=self.name)
 
     def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: uniform(cap / 2, cap), cap = min(max, initial * 2**attempt).
-
-        The jitter spreads the reconnects of several daemons behind one gateway restart."""
-        cap = min(self.cfg.reconnect_max_seconds, self.cfg.reconnect_initial_seconds * (2 ** min(attempt, 30)))
-        return random.uniform(0.5 * cap, cap)  # half-jitter: never hammer the gateway at 0 s
+        return backoff_seconds(attempt, self.cfg.reconnect_initial_seconds, self.cfg.reconnect_max_seconds)
 
     async def _reconnect(self) -> None:
         attempt = 0

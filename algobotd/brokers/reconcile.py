@@ -37,6 +37,10 @@ the engine: open orders, booked fills):
    snapshot is taken, because a fill in flight between the venue's position and fill
    queries looks exactly like an external trade.
 
+At start-up against a store without books, the pass first adopts the account (its positions
+as opening fills, its cash as the opening balance), and every pass books cash that moved at
+the venue without a fill once it is confirmed (both in :mod:`algobotd.brokers.account`).
+
 :class:`Reconciler` runs it at start and after every reconnect, and holds the broker's
 order gate closed in between; while disconnected it escalates to REDUCING with actor
 ``breaker:broker_disconnected`` (latched, as every breaker: an operator ``resume`` lifts it).
@@ -51,7 +55,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from algobotd.brokers.account import CashWatch, adopt_account
 from algobotd.brokers.base import Broker
+from algobotd.store.restore import has_books
 from algobotd.domain import (
     NS_PER_SECOND,
     Fill,
@@ -72,6 +78,7 @@ log = structlog.get_logger(__name__)
 
 EXTERNAL = "external"
 RECOVERED = "recovered"
+CORRECTION = ":correction"  # client order id suffix of fills that correct an execution (ib_execs.py)
 DISCONNECT_ACTOR = "breaker:broker_disconnected"
 RECONCILE_ACTOR = "breaker:reconcile"
 
@@ -101,9 +108,12 @@ class BrokerSnapshot:
     orders: list[BrokerOrder] = field(default_factory=list)  # open + recently closed
     fills: list[Fill] = field(default_factory=list)  # since the requested time, any order
     positions: dict[str, int] = field(default_factory=dict)  # symbol -> signed shares, non-zero only
-    cash: float = 0.0
+    cash: float | None = None  # None: the venue did not say
     equity: float | None = None
     buying_power: float | None = None
+    account: str = ""
+    costs: dict[str, float] = field(default_factory=dict)  # symbol -> the venue's average cost per share
+    prices: dict[str, float] = field(default_factory=dict)  # symbol -> the venue's current price
 
     @property
     def open_orders(self) -> list[BrokerOrder]:
@@ -128,10 +138,14 @@ class ReconcileReport:
     escalated_to: TradingState | None = None
     broker_equity: float | None = None
     broker_cash: float | None = None
+    adopted_positions: dict[str, int] = field(default_factory=dict)  # symbol -> shares adopted (fresh store)
+    cash_booked: float | None = None  # a deposit (+) / withdrawal (-) found by this pass
 
     def summary(self) -> str:
         return (f"fills_inserted={len(self.fills_inserted)} adopted={len(self.adopted)} "
-                f"resolved={len(self.resolved)} position_diffs={len(self.position_diffs)}")
+                f"resolved={len(self.resolved)} position_diffs={len(self.position_diffs)}"
+                + (f" adopted_positions={len(self.adopted_positions)}" if self.adopted_positions else "")
+                + (f" cash_booked={self.cash_booked:.2f}" if self.cash_booked is not None else ""))
 
 
 def is_our_id(client_order_id: str) -> bool:
@@ -151,7 +165,8 @@ def fills_since(engine: Engine, lookback_hours: float) -> int:
 def _book_fills(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport) -> None:
     ours = set(engine.open_orders)
     for fill in sorted(snap.fills, key=lambda f: (f.ts, f.exec_id)):
-        if fill.client_order_id not in ours and not is_our_id(fill.client_order_id):
+        owner = fill.client_order_id.removesuffix(CORRECTION)
+        if owner not in ours and not is_our_id(owner):
             continue  # someone else's trade: it shows up as a position difference instead
         before = engine.fills
         engine.on_broker_event(fill)  # the portfolio drops exec ids it already booked
@@ -223,11 +238,14 @@ def apply_snapshot(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport
 async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: int = 0,
                     on_mismatch: TradingState = TradingState.REDUCING, lookback_hours: float = 24.0,
                     settle_seconds: float = 0.5,
-                    previous: dict[str, tuple[int, int]] | None = None) -> ReconcileReport:
+                    previous: dict[str, tuple[int, int]] | None = None, adopt: bool = False,
+                    cash_watch: CashWatch | None = None) -> ReconcileReport:
     """One full pass (see the module docstring). Raises BrokerError when the venue is unreachable.
 
     ``previous``: the last pass's differences; one that persists unchanged is not recorded or
-    alerted again (a periodic pass would otherwise repeat it every few minutes)."""
+    alerted again (a periodic pass would otherwise repeat it every few minutes).
+    ``adopt``: the store has no books yet: take the account's positions and cash as ours
+    (algobotd/brokers/account.py). ``cash_watch``: book cash that moved without a fill."""
     follow = getattr(broker, "follow", None)
     report = ReconcileReport(engine.clock.now())
     for attempt in range(2):
@@ -242,10 +260,14 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
         if follow is not None:
             for cid in report.adopted:
                 follow(cid)
+        if adopt and not attempt:
+            adopt_account(engine, snap, report)
         diffs = _position_diffs(engine, snap)
         if not diffs:
             break
     report.position_diffs = diffs
+    if cash_watch is not None:
+        report.cash_booked = cash_watch.observe(engine, snap, positions_agree=not diffs)
     worst = 0
     state = engine.state.state.value
     new = {s: d for s, d in diffs.items() if (previous or {}).get(s) != d}
@@ -293,6 +315,7 @@ class Reconciler:
         self.retry_seconds = retry_seconds
         self.last: ReconcileReport | None = None
         self.runs = 0
+        self.cash_watch = CashWatch()
         # the daemon passes its engine lock: a pass never runs while a batch's orders sit between
         # their write-ahead and the broker (they would look unknown at the venue and be closed)
         self._lock = lock or asyncio.Lock()
@@ -305,15 +328,17 @@ class Reconciler:
         if set_external is not None:
             set_external(self.on_external)
 
-    async def run_once(self) -> ReconcileReport:
-        """Reconcile now and open the order gate (start-up calls this before trading).
+    async def run_once(self, adopt: bool = False) -> ReconcileReport:
+        """Reconcile now and open the order gate (start-up calls this before trading; ``adopt``:
+        the store has no books yet, see :func:`reconcile`).
 
         The gate is not closed here: it is closed from construction until the first pass and
         from a disconnect until the pass after the reconnect; a periodic pass while trading
         leaves orders flowing (orders sent meanwhile are ``busy``, never mistaken for lost).
         """
         async with self._lock:
-            report = await reconcile(self.engine, self.broker, previous=self._previous(), **self.kw)
+            report = await reconcile(self.engine, self.broker, previous=self._previous(), adopt=adopt,
+                                     cash_watch=self.cash_watch, **self.kw)
             self.last = report
             self.runs += 1
             self.broker.accepting_orders = self.broker.connected
@@ -344,7 +369,8 @@ class Reconciler:
         self._external_pending = False
         try:
             async with self._lock:
-                self.last = await reconcile(self.engine, self.broker, previous=self._previous(), **self.kw)
+                self.last = await reconcile(self.engine, self.broker, previous=self._previous(),
+                                            cash_watch=self.cash_watch, **self.kw)
                 self.runs += 1
         except Exception as exc:
             log.warning("reconcile after foreign order failed", error=str(exc))
@@ -394,13 +420,15 @@ async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config,
     b = cfg.broker
     rec = Reconciler(engine, broker, tolerance=b.position_tolerance,  # type: ignore[arg-type]
                      on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours, lock=lock)
-    report = await rec.run_once()
+    # a store without books meets the account: its cash and positions become ours (account.py)
+    report = await rec.run_once(adopt=not has_books(engine.store.con))
     log.info("start-up reconciliation done", summary=report.summary())
-    # sizing uses the engine's own equity (from broker.paper.initial_cash and our fills), not
-    # the account's: say so when they are far apart, so nobody sizes 1M against a 100k account
+    # sizing uses the engine's books; a store with history keeps them (differences are recorded
+    # and escalated above, cash differences booked by the CashWatch once confirmed): say so
     equity = engine.portfolio.equity
     if report.broker_equity and abs(equity - report.broker_equity) > 0.05 * report.broker_equity:
         log.warning("engine equity differs from the broker account's; sizing uses the engine's",
                     engine_equity=round(equity, 2), broker_equity=round(report.broker_equity, 2),
-                    hint="set broker.paper.initial_cash to the account equity")
+                    hint="positions that differ are reported above; a cash difference is booked as a "
+                         "deposit/withdrawal once it persists with no fill")
     return rec

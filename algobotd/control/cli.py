@@ -1,7 +1,8 @@
 """``algobotd ctl``: talk to a running daemon from a shell.
 
-Exit status: 0 success, 1 error reply (or a declined confirmation), 2 no daemon answers,
-78 (EX_CONFIG) when the config that locates the socket is invalid.
+Exit status: 0 success, 1 error reply (or a declined confirmation, or ``ingest`` lines rejected),
+2 usage error, unreadable input or no daemon answers, 78 (EX_CONFIG) when the config that
+locates the socket is invalid.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import msgspec
 from algobotd.config import EX_CONFIG, ConfigError
 from algobotd.control import protocol as p
 from algobotd.control.client import ControlClient, DaemonUnavailable
+from algobotd.control.ingest import IngestReport, send_lines
+from algobotd.control.ingest import render as render_ingest
 from algobotd.control.paths import resolve_client_socket
 from algobotd.control.target import ControlError
 
@@ -68,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--reason", default="", help="recorded in the audit trail")
         if confirm:
             sp.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    sp = sub.add_parser("ingest", parents=[common], help="send social JSON lines (file or stdin) to the daemon")
+    sp.add_argument("file", nargs="?", default="-", help="JSON-lines file (default: stdin)")
     return parser
 
 
@@ -91,6 +96,8 @@ def run_ctl(argv: list[str], *, stdin: TextIO | None = None, stdout: TextIO | No
 
 
 async def _run(args: argparse.Namespace, path: str, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    if args.command == "ingest":
+        return await _ingest(args, path, stdin, stdout, stderr)
     method, has_reason, confirm = COMMANDS[args.command]
     as_json = getattr(args, "json", False)
     params: dict[str, Any] = {}
@@ -124,6 +131,47 @@ async def _run(args: argparse.Namespace, path: str, stdin: TextIO, stdout: TextI
     else:
         stdout.write(render(method, data))
     return EXIT_OK
+
+
+async def _ingest(args: argparse.Namespace, path: str, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        source = stdin if args.file == "-" else await asyncio.to_thread(
+            open, args.file, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        print(f"algobotd ctl: cannot read {args.file}: {exc.strerror or exc}", file=stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        return await _ingest_from(source, path, getattr(args, "json", False), stdout, stderr)
+    finally:
+        if source is not stdin:
+            source.close()
+
+
+async def _ingest_from(source: TextIO, path: str, as_json: bool, stdout: TextIO, stderr: TextIO) -> int:
+    """Exit 0 when every line went in (duplicates included), 1 when any was rejected or the daemon
+    refused (altdata off), 2 when the daemon cannot be reached; the counts are printed either way."""
+    report = IngestReport()
+    try:
+        client = await ControlClient.connect(path)
+    except ControlError as exc:
+        return _fail(exc, as_json, stdout, stderr, EXIT_UNAVAILABLE if isinstance(exc, DaemonUnavailable) else EXIT_ERROR)
+    status = EXIT_OK
+    try:
+        await send_lines(client, source, report)
+    except DaemonUnavailable as exc:
+        status = _fail(exc, as_json, stdout, stderr, EXIT_UNAVAILABLE)
+    except ControlError as exc:
+        status = _fail(exc, as_json, stdout, stderr, EXIT_ERROR)
+    finally:
+        await client.close()
+    if as_json:
+        if status == EXIT_OK:  # an error has already been written as the one JSON object
+            stdout.write(msgspec.json.encode(report.to_json()).decode() + "\n")
+    else:
+        summary, details = render_ingest(report)
+        stdout.write(summary)
+        stderr.write(details)
+    return EXIT_ERROR if status == EXIT_OK and report.rejected_total else status
 
 
 async def _confirm(word: str, stdin: TextIO, stderr: TextIO) -> bool:

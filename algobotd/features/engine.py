@@ -3,7 +3,9 @@
 State lives in arrays indexed by symbol and advances in O(1) per symbol and feature
 (the two O(window) exceptions are documented where they are). Only symbols with a valid
 bar advance; a stale symbol keeps its state and its row of ``X`` stays as it was
-(``stale`` says so). A feature is NaN until its window is full; ``ready`` is True once a
+(``stale`` says so). Every batch updates all symbols at once and then puts the stale
+ones' state back (``hold``): O(stale) fix-ups instead of gathering and scattering the
+whole state, so a few stale symbols cost next to nothing. A feature is NaN until its window is full; ``ready`` is True once a
 symbol has seen enough bars for every bar-only feature. New symbols in a batch grow
 every array. Bad bars are dropped at the edge and counted in ``dropped``.
 """
@@ -75,7 +77,7 @@ def aligned(batch: BarBatch, pos: np.ndarray, symbols: tuple[str, ...]) -> BarBa
     flow = None if f is None else IntrabarFlow(*(put(getattr(f, k)) for k in _FLOW_FIELDS))
     return BarBatch(batch.ts, symbols, put(batch.open), put(batch.high), put(batch.low), put(batch.close),
                     put(batch.volume), valid, put(batch.bid), put(batch.ask), batch.refs, batch.news, flow,
-                    batch.options, batch.stale_sources)
+                    batch.options, batch.stale_sources, batch.insider)
 
 
 class FeatureEngine:
@@ -87,7 +89,7 @@ class FeatureEngine:
         self.symbols = SymbolIndex()
         n = 0
         self.pv = price_volume.PriceVolume(n) if "price_volume" in fams else None
-        self.core = Core(n, own_windows=self.pv is None)
+        self.core = Core(n, own_windows=self.pv is None, extremes=bool(fams & {"price_volume", "microstructure"}))
         self.ms = microstructure.Microstructure(n) if "microstructure" in fams else None
         self.roles = roles_from(cfg)
         self.ca = cross_asset.CrossAsset(n, self.roles)
@@ -106,6 +108,7 @@ class FeatureEngine:
         self._batch_symbols: tuple[str, ...] | None = None
         self._pos = np.zeros(0, dtype=np.int64)
         self._identity = True
+        self._cols = np.zeros(0, dtype=np.int64)  # every engine column, cached
         self.add_symbols(symbols)
 
     # --- symbols ---------------------------------------------------------------------------------
@@ -141,7 +144,10 @@ class FeatureEngine:
             self._pos = np.array([self.symbols[s] for s in batch.symbols], dtype=np.int64)
             self._identity = bool(np.array_equal(self._pos, np.arange(len(batch.symbols))))
             self._batch_symbols = batch.symbols
-        return batch if self._identity else aligned(batch, self._pos, self.symbols.symbols)
+        # the families read every engine column: a batch in engine order with every symbol is used as is
+        if self._identity and len(batch.symbols) == len(self.symbols):
+            return batch
+        return aligned(batch, self._pos, self.symbols.symbols)
 
     def _count(self, reason: str, k: int = 1) -> None:
         if k:
@@ -171,12 +177,14 @@ class FeatureEngine:
             self._count(reason, int(hit.sum()))
             bad[: hit.size] |= hit
         valid &= ~bad
-        cols = np.flatnonzero(valid)
+        if self._cols.size != valid.size:
+            self._cols = np.arange(valid.size)
+        cols, hold = self._cols, np.flatnonzero(~valid)  # every symbol; the stale ones held
         self.ca.step_market(b.refs)
         if self.alt is not None:
             self.alt.step_events(b, self.symbols, self.dropped)
         index_level = float(b.refs.get(self.roles.index, np.nan))
-        x = self.core.step(b, cols, index_level if index_level > 0 else np.nan)
+        x = self.core.step(b, cols, index_level if index_level > 0 else np.nan, hold)
         ret_20 = np.log(x.c / x.lagged[20])
         values: dict[str, np.ndarray] = {}
         if self.pv is not None:
@@ -186,12 +194,13 @@ class FeatureEngine:
         values.update(self.ca.update(x, ret_20))
         if self.alt is not None:
             values.update(self.alt.update(x))
-        rows = np.column_stack([values[name] for name in self.registry.names])
-        if cols.size == self.X.shape[0]:
-            self.X[:] = rows
-        else:
-            self.X[cols] = rows
-        self.bars_seen[cols] += 1
+        # [features, symbols] in one call, then one transposing copy: cheaper than np.stack /
+        # column_stack of 85 arrays (a Python-level expand_dims per array)
+        by_feature = np.array([values[name] for name in self.registry.names], dtype=float)
+        kept = self.X[hold]  # stale rows keep their last features
+        np.copyto(self.X, by_feature.T)
+        self.X[hold] = kept
+        self.bars_seen += valid
         self.ready = self.bars_seen >= self.warmup
         self.stale = ~valid
         self.sequence.push(self.X, valid)

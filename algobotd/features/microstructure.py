@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import ndtr
 
-from algobotd.features.core import BatchInputs, safe_ratio, tiny
+from algobotd.features.core import VOLUME, BatchInputs, safe_ratio, tiny
 from algobotd.features.price_volume import zscore
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import LagRing, RollingExtrema, RollingMoments, StatePart
+from algobotd.features.rolling import LagRing, RollingMoments, StatePart
 
 FAMILY = "microstructure"
 BARS, QUOTES, TRADES = ("bars",), ("bars", "quotes"), ("bars", "trades")
@@ -73,12 +73,11 @@ class Microstructure:
         self.short = RollingMoments(20, n_symbols, 11, pairs=((DC, DC_LAG),))
         self.long = RollingMoments(60, n_symbols, 5, pairs=((L_R, L_KX),))
         self.prev = np.full((n_symbols, 4), np.nan)  # previous high, low, close change, spread
-        self.max_volume = RollingExtrema(60, n_symbols)
         self.profile_tp = LagRing(PROFILE_WINDOW, n_symbols)
         self.profile_v = LagRing(PROFILE_WINDOW, n_symbols)
 
     def parts(self) -> list[StatePart]:
-        return [self.short, self.long, self.max_volume, self.profile_tp, self.profile_v]
+        return [self.short, self.long, self.profile_tp, self.profile_v]  # the 60-bar volume maximum is the core's
 
     def grow(self, n: int) -> None:
         for part in self.parts():
@@ -108,16 +107,18 @@ class Microstructure:
         bvc = v * (2.0 * ndtr(safe_ratio(r, x.std20)) - 1.0)
         cs = corwin_schultz(x.h, x.l, h_prev, l_prev)
         dc = c - x.prev_c
+        keep = self.prev[cols[x.hold]]  # stale rows keep their previous bar
         self.prev[cols] = np.stack([x.h, x.l, dc, spread], axis=1)
+        self.prev[cols[x.hold]] = keep
         dollar_volume = c * v
         absr = np.abs(r)
         row = np.empty((cols.size, 11))
         row[:, OFI], row[:, TDIFF], row[:, TSUM], row[:, BVC], row[:, V] = ofi, buy - sell, buy + sell, bvc, v
         row[:, CS], row[:, DC], row[:, DC_LAG] = cs, dc, dc_lag
         row[:, LNHL2], row[:, ABSR], row[:, DV] = np.log(x.h / x.l) ** 2, absr, dollar_volume
-        self.short.push(cols, row)
+        self.short.push(cols, row, x.hold)
         kx = np.sign(r) * np.sqrt(dollar_volume)
-        self.long.push(cols, np.stack([spread, absr, dollar_volume, r, kx], axis=1))
+        self.long.push(cols, np.stack([spread, absr, dollar_volume, r, kx], axis=1), x.hold)
         s, lg = self.short.stats(cols), self.long.stats(cols)
         out["spread_z_60"] = zscore(spread, lg.mean[:, SPREAD], lg.var[:, SPREAD])
         out["ofi_z_20"] = zscore(ofi, s.mean[:, OFI], s.var[:, OFI])
@@ -130,17 +131,18 @@ class Microstructure:
         var_kx = lg.var[:, L_KX]
         flat = var_kx <= tiny(lg.mean[:, L_KX])
         out["kyle_lambda_60"] = np.where(flat, np.nan, 1e3 * lg.cov[:, PAIR_KYLE] / np.where(flat, 1.0, var_kx))
-        self.max_volume.push(cols, v)
-        _, age = self.max_volume.query(cols)
+        assert x.extremes is not None  # the core keeps them whenever this family runs
+        age = x.extremes[1][:, VOLUME]  # bars since the highest volume of the last 60
         poc = np.full(cols.size, np.nan)
         ok = np.isfinite(age)
         poc[ok] = closes_ago(cols[ok], age[ok].astype(np.int64))
         out["poc_dist_60"] = c / poc - 1.0
         tp = (x.h + x.l + c) / 3.0
-        self.profile_tp.push(cols, tp)
-        self.profile_v.push(cols, v)
+        self.profile_tp.push(cols, tp, x.hold)
+        self.profile_v.push(cols, v, x.hold)
         # O(window) by nature (the band moves with the close); the window is short and fixed.
-        ring_tp, ring_v = self.profile_tp.ring[:, cols], self.profile_v.ring[:, cols]
+        sel = slice(None) if cols.size == self.profile_v.pushes.size else cols  # all symbols: no gather
+        ring_tp, ring_v = self.profile_tp.ring[:, sel], self.profile_v.ring[:, sel]
         near = np.abs(ring_tp - c) <= x.atr14
         total = ring_v.sum(axis=0)
         share = safe_ratio((ring_v * near).sum(axis=0), total)

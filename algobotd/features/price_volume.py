@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from algobotd.features.core import BatchInputs, safe_ratio, tiny
+from algobotd.features.core import EXTREMES_WINDOW, HIGH, LOW, BatchInputs, safe_ratio, tiny
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import Ewma, RollingExtrema, RollingMoments, StatePart
+from algobotd.features.rolling import Ewma, RollingMoments, StatePart
 
 FAMILY = "price_volume"
 BARS = ("bars",)
 INDEX = ("bars", "ref:index")
 RET_LAGS = (1, 5, 10, 20, 60)
-MA_WINDOWS = (5, 10, 20, 60)
-STD_WINDOWS = (5, 10, 20, 60)
+SHORT_WINDOWS = (5, 10)  # one moments structure each for the short and the long windows
+LONG_WINDOWS = (20, 60)  # sumd, volume z, vwap, obv, close-volume corr, beta/corr to the index
+MA_WINDOWS = STD_WINDOWS = SHORT_WINDOWS + LONG_WINDOWS
 RSV_WINDOWS = (10, 20)
 AROON_WINDOWS = (20, 60)
 UP_WINDOWS = (10, 20)
-LONG_WINDOWS = (20, 60)  # sumd, volume z, vwap, obv, close-volume corr, beta/corr to the index
-# Column order of the per-window moment rings (same layout for every window).
-C, R, UP, GAIN, LOSS, V, TPV, SV, LV, RI, TR = range(11)  # TR only in the 14-bar window
+# Columns of the per-bar row; the short and long rings keep the leading ones (same indices).
+C, R, UP, GAIN, LOSS, V, TPV, SV, LV, RI, TR = range(11)
+SHORT_COLUMNS, LONG_COLUMNS, W14_COLUMNS = [C, R, UP], list(range(C, RI + 1)), [GAIN, LOSS, TR]
 PAIR_C_LV, PAIR_R_RI = 0, 1
 
 
@@ -80,18 +81,18 @@ def correlation(cov: np.ndarray, var_a: np.ndarray, var_b: np.ndarray, scale_a: 
 
 class PriceVolume:
     def __init__(self, n_symbols: int) -> None:
-        every = tuple(range(10))
-        # Each window rings only the series its features read (fewer columns, less work per bar).
-        self.columns = {5: (C, R), 10: (C, R, UP), 14: (GAIN, LOSS, TR), 20: every, 60: every}
-        self.windows = {w: RollingMoments(w, n_symbols, len(src), pairs=((C, LV), (R, RI)) if src == every else ())
-                        for w, src in self.columns.items()}
-        # rolling high (max of highs) and rolling low (min of lows) share one structure per window
-        self.extrema = {w: RollingExtrema(w, n_symbols, (1.0, -1.0))
-                        for w in sorted(set(RSV_WINDOWS) | set(AROON_WINDOWS))}
+        # Windows of the same series share one structure and one ring (``RollingMoments`` with
+        # several lengths): the 5/10-bar windows ring only what their features read, the 20/60-bar
+        # ones every series; each feature is then computed for both lengths in one array op.
+        self.short = RollingMoments(SHORT_WINDOWS, n_symbols, len(SHORT_COLUMNS))
+        self.w14 = RollingMoments(14, n_symbols, len(W14_COLUMNS))
+        self.long = RollingMoments(LONG_WINDOWS, n_symbols, len(LONG_COLUMNS), pairs=((C, LV), (R, RI)))
+        # rolling highs and lows come from the core's 60-bar structure (shared with microstructure):
+        # its query for 60 bars, a scan of its ring for the shorter windows
         self.ema = Ewma((12.0, 26.0, 9.0), n_symbols, (26, 26, 34))
 
     def parts(self) -> list[StatePart]:
-        return [*self.windows.values(), *self.extrema.values(), self.ema]
+        return [self.short, self.w14, self.long, self.ema]
 
     def grow(self, n: int) -> None:
         for part in self.parts():
@@ -112,59 +113,60 @@ class PriceVolume:
         row[:, LV] = np.log1p(x.v)
         row[:, RI] = x.idx_r
         row[:, TR] = x.tr
-        cols = x.cols
-        st = {}
-        for w, win in self.windows.items():
-            src = self.columns[w]
-            win.push(cols, row[:, :10] if len(src) == 10 else row[:, src])
-            st[w] = win.stats(cols)
+        cols, hold = x.cols, x.hold
+        self.short.push(cols, row[:, SHORT_COLUMNS], hold)
+        self.w14.push(cols, row[:, W14_COLUMNS], hold)
+        self.long.push(cols, row[:, LONG_COLUMNS], hold)
+        sh, s14, lg = self.short.stats(cols), self.w14.stats(cols), self.long.stats(cols)  # sh, lg: [window, m, k]
         # The core's shared inputs come from these windows (the core keeps none of its own).
-        x.atr14 = st[14].mean[:, 2]
-        x.std20 = np.sqrt(st[20].var[:, R])
-        hl = np.stack([x.h, x.l], axis=1)
-        for ext in self.extrema.values():
-            ext.push(cols, hl)
+        x.atr14 = s14.mean[:, 2]
+        x.std20 = np.sqrt(lg.var[0, :, R])
         out: dict[str, np.ndarray] = {}
-        for k in RET_LAGS:
-            out[f"ret_{k}"] = np.log(c / x.lagged[k])
-        for w in MA_WINDOWS:
-            out[f"ma_ratio_{w}"] = c / st[w].mean[:, 0] - 1.0  # C is the first column everywhere
-        for w in STD_WINDOWS:
-            out[f"std_{w}"] = np.sqrt(st[w].var[:, 1])  # R is the second column everywhere
-        gain, loss = st[14].sum[:, 0], st[14].sum[:, 1]
+        rets = np.log(c / np.array([x.lagged[k] for k in RET_LAGS]))
+        ma = c / np.concatenate([sh.mean[:, :, C], lg.mean[:, :, C]]) - 1.0  # MA_WINDOWS = short + long
+        std = np.sqrt(np.concatenate([sh.var[:, :, R], lg.var[:, :, R]]))
+        out.update(zip((f"ret_{k}" for k in RET_LAGS), rets))
+        out.update(zip((f"ma_ratio_{w}" for w in MA_WINDOWS), ma))
+        out.update(zip((f"std_{w}" for w in STD_WINDOWS), std))
+        gain, loss = s14.sum[:, 0], s14.sum[:, 1]
         out["rsi_14"] = safe_ratio(gain, gain + loss, 0.5)
-        ema = self.ema.push(cols, np.stack([c, c], axis=1), slice(0, 2))
+        ema = self.ema.push(cols, np.stack([c, c], axis=1), slice(0, 2), x.hold)
         macd_raw = self.ema.value[cols, 0] - self.ema.value[cols, 1]
-        signal = self.ema.push(cols, macd_raw[:, None], slice(2, 3))[:, 0]
+        signal = self.ema.push(cols, macd_raw[:, None], slice(2, 3), x.hold)[:, 0]
         out["macd"] = (ema[:, 0] - ema[:, 1]) / c
         out["macd_signal"] = signal / c
         out["macd_hist"] = out["macd"] - out["macd_signal"]
-        s20 = st[20]
-        out["boll_z_20"] = zscore(c, s20.mean[:, C], s20.var[:, C])
+        out["boll_z_20"] = zscore(c, lg.mean[0, :, C], lg.var[0, :, C])
         out["atr_14"] = x.atr14 / c
-        ext = {w: e.query(cols) for w, e in self.extrema.items()}  # (values, ages), column 0 high, 1 low
+        assert x.extremes is not None and x.extremes_state is not None  # kept whenever this family runs
+        shorter = sorted(set(RSV_WINDOWS + AROON_WINDOWS) - {EXTREMES_WINDOW})
+        ext = dict(zip(shorter, x.extremes_state.recent(cols, tuple(shorter))))  # (values, ages) [m, 3]
+        ext[EXTREMES_WINDOW] = x.extremes  # columns HIGH, LOW, VOLUME
         for w in RSV_WINDOWS:
-            hi, lo = ext[w][0][:, 0], ext[w][0][:, 1]
+            hi, lo = ext[w][0][:, HIGH], ext[w][0][:, LOW]
             out[f"rsv_{w}"] = safe_ratio(c - lo, hi - lo, 0.5)
         for w in AROON_WINDOWS:
-            out[f"high_age_{w}"] = ext[w][1][:, 0] / w
-            out[f"low_age_{w}"] = ext[w][1][:, 1] / w
-        for w in UP_WINDOWS:
-            out[f"up_share_{w}"] = st[w].mean[:, 2]  # UP is the third column of windows 10 and 20
-        for w in LONG_WINDOWS:
-            sw = st[w]
-            g, lo_ = sw.sum[:, GAIN], sw.sum[:, LOSS]
-            out[f"sumd_{w}"] = safe_ratio(g - lo_, g + lo_, 0.0)
-            out[f"vol_z_{w}"] = zscore(x.v, sw.mean[:, V], sw.var[:, V])
-            vol_sum = sw.sum[:, V]
-            out[f"vwap_dist_{w}"] = c / safe_ratio(sw.sum[:, TPV], vol_sum) - 1.0
-            out[f"obv_slope_{w}"] = safe_ratio(sw.sum[:, SV], vol_sum)
-            out[f"corr_cv_{w}"] = correlation(sw.cov[:, PAIR_C_LV], sw.var[:, C], sw.var[:, LV],
-                                              sw.mean[:, C], sw.mean[:, LV])
-            cov_ri, var_ri = sw.cov[:, PAIR_R_RI], sw.var[:, RI]
-            flat_ri = var_ri <= tiny(sw.mean[:, RI])
-            out[f"beta_idx_{w}"] = np.where(flat_ri, np.nan, cov_ri / np.where(flat_ri, 1.0, var_ri))
-            out[f"corr_idx_{w}"] = correlation(cov_ri, sw.var[:, R], var_ri, sw.mean[:, R], sw.mean[:, RI])
+            out[f"high_age_{w}"] = ext[w][1][:, HIGH] / w
+            out[f"low_age_{w}"] = ext[w][1][:, LOW] / w
+        out["up_share_10"] = sh.mean[1, :, UP]
+        out["up_share_20"] = lg.mean[0, :, UP]
+        # every statistic below is [2, m]: the 20- and 60-bar windows in one op
+        g, lo_ = lg.sum[:, :, GAIN], lg.sum[:, :, LOSS]
+        vol_sum = lg.sum[:, :, V]
+        cov_ri, var_ri = lg.cov[:, :, PAIR_R_RI], lg.var[:, :, RI]
+        flat_ri = var_ri <= tiny(lg.mean[:, :, RI])
+        long = {
+            "sumd": safe_ratio(g - lo_, g + lo_, 0.0),
+            "vol_z": zscore(x.v, lg.mean[:, :, V], lg.var[:, :, V]),
+            "vwap_dist": c / safe_ratio(lg.sum[:, :, TPV], vol_sum) - 1.0,
+            "obv_slope": safe_ratio(lg.sum[:, :, SV], vol_sum),
+            "corr_cv": correlation(lg.cov[:, :, PAIR_C_LV], lg.var[:, :, C], lg.var[:, :, LV],
+                                   lg.mean[:, :, C], lg.mean[:, :, LV]),
+            "beta_idx": np.where(flat_ri, np.nan, cov_ri / np.where(flat_ri, 1.0, var_ri)),
+            "corr_idx": correlation(cov_ri, lg.var[:, :, R], var_ri, lg.mean[:, :, R], lg.mean[:, :, RI]),
+        }
+        for j, w in enumerate(LONG_WINDOWS):
+            out.update((f"{name}_{w}", values[j]) for name, values in long.items())
         o = x.o
         out["k_mid"] = (c - o) / o
         out["k_len"] = (x.h - x.l) / o

@@ -22,7 +22,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import ndtr
 
 from algobotd.config import FeaturesConfig
-from algobotd.domain import NS_PER_SECOND, BarBatch
+from algobotd.domain import NS_PER_SECOND, BarBatch, InsiderFiling
+from algobotd.features import alternative
 from algobotd.features.core import safe_ratio, tiny
 from algobotd.features.engine import bar_problems, full_registry, roles_from
 
@@ -270,7 +271,35 @@ def event_features(batches: list[BarBatch], known: list[set[str]], symbol: str,
             cur = (p, e, o.put_iv_25d - o.call_iv_25d, o.atm_iv)
         pcr[t], ema[t], skew[t], atm[t] = cur
     return {"news_sent": sent, "news_count": count, "news_age": age, "opt_pcr": pcr, "opt_pcr_ema": ema,
-            "opt_iv_skew": skew, "opt_atm_iv": atm}
+            "opt_iv_skew": skew, "opt_atm_iv": atm, **flow_insider_features(batches, known, symbol)}
+
+
+def flow_insider_features(batches: list[BarBatch], known: list[set[str]], symbol: str) -> dict[str, np.ndarray]:
+    """Open interest, dealer gamma and unusual flags of the latest snapshot, and insider filings
+    within the window recomputed from scratch at every batch (no running state)."""
+    T = len(batches)
+    out = {k: np.full(T, np.nan) for k in ("opt_pcr_oi", "opt_gex", "opt_unusual", "insider_net_value",
+                                           "insider_buy_ratio", "insider_net_insiders")}
+    cur = (np.nan, np.nan, np.nan)
+    window = alternative.INSIDER_WINDOW_DAYS * 86_400 * NS_PER_SECOND
+    filings: list[tuple[int, InsiderFiling]] = []  # (batch attached to, filing)
+    covered = False
+    for t, b in enumerate(batches):
+        for o in b.options:
+            if o.symbol == symbol and symbol in known[t]:
+                g = o.gamma_exposure
+                cur = (alternative.oi_ratio(o.put_oi, o.call_oi),
+                       float(alternative.signed_log1p(g / alternative.GEX_SCALE)) if math.isfinite(g) else np.nan,
+                       alternative.unusual_flag(o.unusual))
+        out["opt_pcr_oi"][t], out["opt_gex"][t], out["opt_unusual"][t] = cur
+        mine = [f for f in b.insider if f.symbol == symbol and symbol in known[t] and alternative.usable_filing(f)]
+        covered = covered or bool(mine)
+        filings += [(t, f) for f in mine if f.owner]
+        if covered:
+            live = [f for _, f in filings if b.ts - f.ts < window]
+            (out["insider_net_value"][t], out["insider_buy_ratio"][t],
+             out["insider_net_insiders"][t]) = alternative.insider_summary(live)
+    return out
 
 
 FLOW = ("ofi", "bid_size", "ask_size", "buy_volume", "sell_volume")

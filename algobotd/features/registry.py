@@ -2,8 +2,8 @@
 
 Models, the store and the TUI read feature names (and the column order of ``X``) from
 here. ``inputs`` says what a feature needs: ``bars``, ``quotes`` (bid/ask and depth at the
-bar close, intrabar quote updates), ``trades`` (intrabar prints), ``news``, ``options``
-and ``ref:<role>`` (a configured reference series such as the volatility index). A
+bar close, intrabar quote updates), ``trades`` (intrabar prints), ``news``, ``options``,
+``insider`` (Form 4 filings) and ``ref:<role>`` (a configured reference series such as the volatility index). A
 ``proxy`` feature is estimated from bars because the real input (quotes or trades) is
 often missing; its non-proxy sibling needs the real input and is NaN without it.
 """

@@ -1,8 +1,10 @@
 """O(1)-per-bar rolling state, vectorised across symbols.
 
 Every structure keeps one column per symbol and advances only the columns given in
-``cols`` (the symbols that reported this bar): a stale symbol keeps its state. Each
-symbol has its own clock (``pushes``: how many values it has seen), so windows are
+``cols`` (the symbols that reported this bar): a stale symbol keeps its state. The engine
+updates every column at once and names the stale ones in ``hold`` (positions in ``cols``):
+their inputs are ignored and their state is restored, which costs O(stale) instead of a
+gather and a scatter of the whole state. Each symbol has its own clock (``pushes``: how many values it has seen), so windows are
 counted in the symbol's own bars, never in wall-clock batches.
 
 Windows follow pandas' ``min_periods=window`` rule: a statistic is NaN until the last
@@ -26,9 +28,25 @@ def _grow_cols(a: np.ndarray, n: int, fill: float | int, axis: int) -> np.ndarra
     return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)], axis=axis)
 
 
+def put_rows(rows: np.ndarray, flat: np.ndarray, x: np.ndarray) -> None:
+    """``rows[flat] = x`` for a C-contiguous ``[r, k]`` array. Each row is moved as one opaque
+    ``k * 8``-byte item: numpy's fancy assignment of whole rows is several times slower."""
+    if not (x.flags.c_contiguous and x.dtype == rows.dtype):  # a copy would eat the gain
+        rows[flat] = x
+        return
+    item = np.dtype((np.void, rows.itemsize * rows.shape[1]))
+    rows.view(item).reshape(-1)[flat] = x.reshape(-1, rows.shape[1]).view(item).reshape(-1)
+
+
+def held(hold: np.ndarray | None) -> bool:
+    """True when some rows of this push must keep their state (``hold`` non-empty)."""
+    return hold is not None and hold.size > 0
+
+
 @dataclass(slots=True)
 class WindowStats:
-    """Statistics of a window for the queried symbols: arrays ``[m, k]`` (``cov``: ``[m, pairs]``)."""
+    """Statistics of a window for the queried symbols: arrays ``[m, k]`` (``cov``: ``[m, pairs]``),
+    with a leading window axis ``[W, m, ...]`` when the structure tracks several windows."""
 
     sum: np.ndarray
     mean: np.ndarray
@@ -39,60 +57,94 @@ class WindowStats:
 class RollingMoments:
     """Rolling sums, means, variances and covariances of ``k`` series over ``window`` bars.
 
+    ``window`` may be a tuple of lengths (ascending), e.g. ``(20, 60)``: the windows share
+    one ring as deep as the longest (each value is written once; the value leaving a
+    shorter window is read further back in the same ring) and every statistic comes out
+    for all windows in one array op, so a family computes a feature for all its window
+    lengths at once.
+
     Sums are kept of values minus a per-symbol shift (the symbol's recent level), so the
     variance of a price does not cancel catastrophically; ``refresh`` re-centres the shift
     and recomputes the sums exactly from the ring, which bounds the drift of add/remove
     updates (amortised O(1) when called every few windows).
     """
 
-    def __init__(self, window: int, n_symbols: int, k: int, pairs: tuple[tuple[int, int], ...] = ()) -> None:
-        self.window, self.k, self.pairs = window, k, pairs
-        self.ring = np.full((window, n_symbols, k), np.nan)
+    def __init__(self, window: int | tuple[int, ...], n_symbols: int, k: int,
+                 pairs: tuple[tuple[int, int], ...] = ()) -> None:
+        self.multi = not isinstance(window, int)
+        self.windows: tuple[int, ...] = tuple(window) if not isinstance(window, int) else (window,)
+        if list(self.windows) != sorted(set(self.windows)) or self.windows[0] < 2:
+            raise ValueError(f"windows must be ascending lengths >= 2: {window}")
+        # int16 counts: adding the int8 difference of two bool masks is ~3x cheaper than int64 += bool
+        if self.windows[-1] >= np.iinfo(np.int16).max:
+            raise ValueError(f"window {window} too long")
+        self.window = self.windows[-1]  # depth of the ring
+        self.k, self.pairs = k, pairs
+        n_win = len(self.windows)
+        self._lens = np.array(self.windows, dtype=np.int64)[:, None]  # [W, 1]: how far back each window ends
+        # the lengths as the stats broadcast them; a plain int for one window (same arithmetic as a scalar)
+        self._w: int | np.ndarray = self.windows[0] if n_win == 1 else self._lens[:, :, None]
+        self.ring = np.full((self.window, n_symbols, k), np.nan)
         self.pushes = np.zeros(n_symbols, dtype=np.int64)
-        self.shift = np.zeros((n_symbols, k))
-        self.s1 = np.zeros((n_symbols, k))
-        self.s2 = np.zeros((n_symbols, k))
-        self.finite = np.zeros((n_symbols, k), dtype=np.int64)
-        self.sxy = np.zeros((n_symbols, len(pairs)))
+        self.shift = np.zeros((n_symbols, k))  # shared by the windows
+        self.s1 = np.zeros((n_win, n_symbols, k))
+        self.s2 = np.zeros((n_win, n_symbols, k))
+        self.finite = np.zeros((n_win, n_symbols, k), dtype=np.int16)
+        self.sxy = np.zeros((n_win, n_symbols, len(pairs)))
+        self.unstarted = n_symbols  # symbols never pushed: skips the first-value check once all started
         self._pa = np.array([a for a, _ in pairs], dtype=np.int64)
         self._pb = np.array([b for _, b in pairs], dtype=np.int64)
 
     def grow(self, n: int) -> None:
+        self.unstarted += max(0, n - self.pushes.size)
         self.ring = _grow_cols(self.ring, n, np.nan, 1)
         self.pushes = _grow_cols(self.pushes, n, 0, 0)
-        for name in ("shift", "s1", "s2", "sxy"):
-            setattr(self, name, _grow_cols(getattr(self, name), n, 0.0, 0))
-        self.finite = _grow_cols(self.finite, n, 0, 0)
+        self.shift = _grow_cols(self.shift, n, 0.0, 0)
+        for name in ("s1", "s2", "sxy"):
+            setattr(self, name, _grow_cols(getattr(self, name), n, 0.0, 1))
+        self.finite = _grow_cols(self.finite, n, 0, 1)
 
     def _sel(self, cols: np.ndarray) -> np.ndarray | slice:
         # Every symbol reporting is the common case: a slice updates in place, no gather/scatter.
         return slice(None) if cols.size == self.pushes.size else cols
 
-    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
-        """Append one row ``x[m, k]`` for the symbols ``cols`` (NaN allowed)."""
+    def push(self, cols: np.ndarray, x: np.ndarray, hold: np.ndarray | None = None) -> None:
+        """Append one row ``x[m, k]`` for the symbols ``cols`` (NaN allowed), except rows ``hold``."""
         sel = self._sel(cols)
         n_seen = self.pushes[sel]
-        first = n_seen == 0
-        if first.any():  # centre each symbol on its first value
-            self.shift[cols[first]] = np.nan_to_num(x[first], nan=0.0, posinf=0.0, neginf=0.0)
-        # (slot, symbol) pairs as row numbers of the ring seen as [window * n, k]: np.take and
+        if self.unstarted:
+            first = n_seen == 0
+            if held(hold):
+                first[hold] = False
+            if first.any():  # centre each symbol on its first value
+                self.shift[cols[first]] = np.nan_to_num(x[first], nan=0.0, posinf=0.0, neginf=0.0)
+                self.unstarted -= int(first.sum())
+        # (slot, symbol) pairs as row numbers of the ring seen as [depth * n, k]: np.take and
         # one flat index are several times faster than numpy's two-array fancy indexing.
-        flat = (n_seen % self.window) * self.ring.shape[1] + cols
+        n_rows = self.ring.shape[1]
+        flat = (n_seen % self.window) * n_rows + cols
+        # the value leaving each window: pushed ``length`` pushes ago (never written yet: NaN);
+        # for the longest window that is the slot about to be overwritten
+        leaving = flat[None] if not self.multi else ((n_seen - self._lens) % self.window) * n_rows + cols
         rows = self.ring.reshape(-1, self.k)
-        old = np.take(rows, flat, axis=0)
-        rows[flat] = x
+        old = np.take(rows, leaving, axis=0)  # [W, m, k]
+        put_rows(rows, flat, x)
         self.pushes[sel] += 1
         sh = self.shift[sel]
         dn, do = x - sh, old - sh
         fn, fo = np.isfinite(dn), np.isfinite(do)
+        if held(hold):  # put the held rows back: ring slot, clock, and zero deltas for the sums
+            rows[flat[hold]] = old[-1, hold]
+            self.pushes[cols[hold]] -= 1
+            fn[hold] = False
+            fo[:, hold] = False
         np.copyto(dn, 0.0, where=~fn)
         np.copyto(do, 0.0, where=~fo)
-        self.s1[sel] += dn - do
-        self.s2[sel] += dn * dn - do * do
-        self.finite[sel] += fn
-        self.finite[sel] -= fo
+        self.s1[:, sel] += dn - do
+        self.s2[:, sel] += dn * dn - do * do
+        self.finite[:, sel] += fn.view(np.int8) - fo.view(np.int8)
         if self.pairs:
-            self.sxy[sel] += dn[:, self._pa] * dn[:, self._pb] - do[:, self._pa] * do[:, self._pb]
+            self.sxy[:, sel] += dn[:, self._pa] * dn[:, self._pb] - do[..., self._pa] * do[..., self._pb]
 
     def refresh(self) -> None:
         """Re-centre on the latest finite value and recompute every sum from the ring."""
@@ -102,35 +154,42 @@ class RollingMoments:
         d = self.ring - self.shift[None]
         fin = np.isfinite(d)
         d = np.where(fin, d, 0.0)
-        self.s1 = d.sum(axis=0)
-        self.s2 = (d * d).sum(axis=0)
-        self.finite = fin.sum(axis=0)
-        if self.pairs:
-            self.sxy = (d[:, :, self._pa] * d[:, :, self._pb]).sum(axis=0)
+        # pushes since each slot was written (0 = the latest); never-written slots are NaN anyway
+        age = (self.pushes[None, :] - 1 - np.arange(self.window)[:, None]) % self.window
+        for j, length in enumerate(self.windows):
+            inside = (age < length)[:, :, None]
+            dj, fj = (d, fin) if length == self.window else (np.where(inside, d, 0.0), fin & inside)
+            self.s1[j] = dj.sum(axis=0)
+            self.s2[j] = (dj * dj).sum(axis=0)
+            self.finite[j] = fj.sum(axis=0, dtype=np.int16)
+            if self.pairs:
+                self.sxy[j] = (dj[:, :, self._pa] * dj[:, :, self._pb]).sum(axis=0)
 
     def stats(self, cols: np.ndarray) -> WindowStats:
-        """Every statistic of every column for ``cols`` at once (a few array ops per window)."""
+        """Every statistic of every column for ``cols`` at once (a few array ops for all windows)."""
         sel = self._sel(cols)
-        w = self.window
-        full = self.finite[sel] == w
-        s1, shift = self.s1[sel], self.shift[sel]
+        w = self._w
+        full = self.finite[:, sel] == w
+        s1, shift = self.s1[:, sel], self.shift[sel]
         total = np.where(full, s1 + w * shift, np.nan)
-        var = np.where(full, np.maximum((self.s2[sel] - s1 * s1 / w) / (w - 1), 0.0), np.nan)
-        cov = np.empty((total.shape[0], len(self.pairs)))
+        var = np.where(full, np.maximum((self.s2[:, sel] - s1 * s1 / w) / (w - 1), 0.0), np.nan)
+        cov = np.empty((*total.shape[:2], len(self.pairs)))
         if self.pairs:
-            both = full[:, self._pa] & full[:, self._pb]
-            c = (self.sxy[sel] - s1[:, self._pa] * s1[:, self._pb] / w) / (w - 1)
+            both = full[..., self._pa] & full[..., self._pb]
+            c = (self.sxy[:, sel] - s1[..., self._pa] * s1[..., self._pb] / w) / (w - 1)
             cov = np.where(both, c, np.nan)
-        return WindowStats(total, total / w, var, cov)
+        st = WindowStats(total, total / w, var, cov)
+        return st if self.multi else WindowStats(st.sum[0], st.mean[0], st.var[0], st.cov[0])
 
-    # --- single statistics for the columns ``cols`` (NaN until the window is full of finite values) ---
+    # --- single statistics of a one-window structure for the columns ``cols`` (NaN until the
+    # window is full of finite values) ---
 
     def full(self, cols: np.ndarray, j: int) -> np.ndarray:
-        return self.finite[self._sel(cols), j] == self.window
+        return self.finite[0, self._sel(cols), j] == self.window
 
     def sum(self, cols: np.ndarray, j: int) -> np.ndarray:
         sel = self._sel(cols)
-        s = self.s1[sel, j] + self.window * self.shift[sel, j]
+        s = self.s1[0, sel, j] + self.window * self.shift[sel, j]
         return np.where(self.full(cols, j), s, np.nan)
 
     def mean(self, cols: np.ndarray, j: int) -> np.ndarray:
@@ -139,8 +198,8 @@ class RollingMoments:
     def var(self, cols: np.ndarray, j: int) -> np.ndarray:
         """Sample variance (ddof=1), as pandas' ``rolling().var()``."""
         sel = self._sel(cols)
-        s1 = self.s1[sel, j]
-        v = (self.s2[sel, j] - s1 * s1 / self.window) / (self.window - 1)
+        s1 = self.s1[0, sel, j]
+        v = (self.s2[0, sel, j] - s1 * s1 / self.window) / (self.window - 1)
         return np.where(self.full(cols, j), np.maximum(v, 0.0), np.nan)
 
     def std(self, cols: np.ndarray, j: int) -> np.ndarray:
@@ -149,7 +208,7 @@ class RollingMoments:
     def cov(self, cols: np.ndarray, p: int) -> np.ndarray:
         a, b = self.pairs[p]
         sel = self._sel(cols)
-        c = (self.sxy[sel, p] - self.s1[sel, a] * self.s1[sel, b] / self.window) / (self.window - 1)
+        c = (self.sxy[0, sel, p] - self.s1[0, sel, a] * self.s1[0, sel, b] / self.window) / (self.window - 1)
         return np.where(self.full(cols, a) & self.full(cols, b), c, np.nan)
 
 
@@ -173,9 +232,10 @@ class RollingExtrema:
         self.ring = np.zeros((window, n_symbols, k))
         self.pushes = np.zeros(n_symbols, dtype=np.int64)
         self.pre_val = np.zeros((n_symbols, k))
-        self.pre_idx = np.zeros((n_symbols, k), dtype=np.int64)
+        # positions of the extremes as floats (exact below 2**53): ages come out as floats, no cast
+        self.pre_idx = np.zeros((n_symbols, k))
         self.suf_val = np.zeros((window, n_symbols, k))
-        self.suf_idx = np.zeros((window, n_symbols, k), dtype=np.int64)
+        self.suf_idx = np.zeros((window, n_symbols, k))
 
     def grow(self, n: int) -> None:
         self.ring = _grow_cols(self.ring, n, 0.0, 1)
@@ -185,34 +245,45 @@ class RollingExtrema:
         self.pre_val = _grow_cols(self.pre_val, n, 0.0, 0)
         self.pre_idx = _grow_cols(self.pre_idx, n, 0, 0)
 
-    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
+    def push(self, cols: np.ndarray, x: np.ndarray, hold: np.ndarray | None = None) -> None:
+        """Append ``x`` for the symbols ``cols`` except rows ``hold`` (their values may be NaN)."""
         w = self.window
         x = x.reshape(cols.size, self.signs.size) * self.signs
         sel = slice(None) if cols.size == self.pushes.size else cols  # all reporting: in place
         t = self.pushes[cols]  # a copy: the count before this push
         p = t % w
-        self.ring.reshape(-1, self.signs.size)[p * self.ring.shape[1] + cols] = x  # flat rows (see RollingMoments)
+        rows = self.ring.reshape(-1, self.signs.size)
+        flat = p * self.ring.shape[1] + cols  # flat rows (see RollingMoments)
+        keep = rows[flat[hold]] if held(hold) else None
+        put_rows(rows, flat, x)
         pre_val, pre_idx = self.pre_val[sel], self.pre_idx[sel]  # views when sel is a slice
         better = (p == 0)[:, None] | (x >= pre_val)
+        done = p == w - 1
+        if keep is not None:
+            rows[flat[hold]] = keep
+            better[hold] = False
+            done[hold] = False
+            self.pushes[cols[hold]] -= 1
         np.copyto(pre_val, x, where=better)
         np.copyto(pre_idx, t[:, None], where=better)
         if not isinstance(sel, slice):  # fancy indexing gave copies: write them back
             self.pre_val[cols] = pre_val
             self.pre_idx[cols] = pre_idx
         self.pushes[sel] += 1
-        done = p == w - 1
         if done.any():
             self._build_suffix(cols[done], t[done] - (w - 1))
 
     def _build_suffix(self, cols: np.ndarray, base: np.ndarray) -> None:
         w = self.window
-        rev = np.take(self.ring, cols, axis=1)[::-1]  # rev[r] is block position w-1-r; shape [w, d, k]
+        every = cols.size == self.pushes.size  # all symbols in step (none ever stale): no gather/scatter
+        rev = (self.ring if every else np.take(self.ring, cols, axis=1))[::-1]  # rev[r]: block position w-1-r
         run = np.maximum.accumulate(rev, axis=0)
         rise = np.ones(rev.shape, dtype=bool)
         rise[1:] = run[1:] > run[:-1]  # first (= most recent) position reaching the running max
         r_of_max = np.maximum.accumulate(np.where(rise, np.arange(w)[:, None, None], 0), axis=0)
-        self.suf_val[:, cols] = run[::-1]
-        self.suf_idx[:, cols] = (w - 1 - r_of_max[::-1]) + base[None, :, None]
+        sel = slice(None) if every else cols
+        self.suf_val[:, sel] = run[::-1]
+        self.suf_idx[:, sel] = (w - 1 - r_of_max[::-1]) + base[None, :, None]
 
     def query(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(extreme value, bars since it) for ``cols``; NaN until ``window`` values were seen."""
@@ -227,12 +298,38 @@ class RollingExtrema:
         pv, pi = self.pre_val[sel], self.pre_idx[sel]
         use_pre = (q == 0)[:, None] | (pv >= sv)
         val = np.where(use_pre, pv, sv) * self.signs
-        age = (n_seen[:, None] - 1 - np.where(use_pre, pi, si)).astype(float)
-        ok = (n_seen >= w)[:, None]
-        val, age = np.where(ok, val, np.nan), np.where(ok, age, np.nan)
+        age = (n_seen - 1)[:, None] - np.where(use_pre, pi, si)
+        ok = n_seen >= w
+        if not ok.all():  # warm-up only
+            val, age = np.where(ok[:, None], val, np.nan), np.where(ok[:, None], age, np.nan)
         if self.signs.size == 1:
             return val[:, 0], age[:, 0]
         return val, age
+
+    def recent(self, cols: np.ndarray, lengths: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(extreme value, bars since it) over the last ``length`` values (< ``window``) for each
+        of ``lengths``, ``[m, k]`` arrays, NaN until ``length`` values were seen.
+
+        A direct O(length) scan of the ring (one gather for all lengths): for short windows it
+        is cheaper than a structure of their own, whose push, query and block rebuilds cost
+        more per bar at this size. Ties go to the most recent bar, as ``query``.
+        """
+        longest = max(lengths)
+        if longest >= self.window:
+            raise ValueError(f"recent() reads at most {self.window - 1} values back, not {longest}")
+        n_seen = self.pushes[slice(None) if cols.size == self.pushes.size else cols]
+        back = np.arange(longest)[:, None]  # 0 = the latest value
+        flat = ((n_seen - 1 - back) % self.window) * self.ring.shape[1] + cols
+        last = np.take(self.ring.reshape(-1, self.signs.size), flat, axis=0)  # [longest, m, k], latest first
+        out = []
+        for length in lengths:
+            part = last[:length]
+            val, age = part.max(axis=0) * self.signs, part.argmax(axis=0).astype(float)  # argmax: first = latest
+            ok = n_seen >= length
+            if not ok.all():  # warm-up only
+                val, age = np.where(ok[:, None], val, np.nan), np.where(ok[:, None], age, np.nan)
+            out.append((val, age))
+        return out
 
 
 StatePart = Union["RollingMoments", "RollingExtrema", "LagRing", "Ewma"]  # what families hand the engine
@@ -250,9 +347,16 @@ class LagRing:
         self.ring = _grow_cols(self.ring, n, np.nan, 1)
         self.pushes = _grow_cols(self.pushes, n, 0, 0)
 
-    def push(self, cols: np.ndarray, x: np.ndarray) -> None:
-        self.ring.reshape(-1)[(self.pushes[cols] % self.depth) * self.ring.shape[1] + cols] = x
-        self.pushes[cols] += 1
+    def push(self, cols: np.ndarray, x: np.ndarray, hold: np.ndarray | None = None) -> None:
+        """Append ``x`` for the symbols ``cols`` except rows ``hold``."""
+        flat = (self.pushes[cols] % self.depth) * self.ring.shape[1] + cols
+        ring = self.ring.reshape(-1)
+        keep = ring[flat[hold]] if held(hold) else None
+        ring[flat] = x
+        self.pushes[slice(None) if cols.size == self.pushes.size else cols] += 1
+        if keep is not None:
+            ring[flat[hold]] = keep
+            self.pushes[cols[hold]] -= 1
 
     def ago(self, cols: np.ndarray, k: int | np.ndarray) -> np.ndarray:
         """Value ``k`` pushes before the latest (0 = latest), NaN when not seen yet. ``k`` may be an
@@ -278,17 +382,20 @@ class Ewma:
         self.value = _grow_cols(self.value, n, 0.0, 0)
         self.count = _grow_cols(self.count, n, 0, 0)
 
-    def push(self, cols: np.ndarray, x: np.ndarray, which: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Update series ``which`` of ``cols`` with ``x[m, len(which)]``; returns their values."""
-        v = self.value[cols][:, which]
-        c = self.count[cols][:, which]
+    def push(self, cols: np.ndarray, x: np.ndarray, which: slice = slice(None),
+             hold: np.ndarray | None = None) -> np.ndarray:
+        """Update series ``which`` of ``cols`` with ``x[m, len(which)]`` (rows ``hold`` keep their
+        state); returns their values."""
+        sel = slice(None) if cols.size == self.value.shape[0] else cols
+        v = self.value[sel, which]
+        c = self.count[sel, which]
         a = self.alpha[which]
         ok = np.isfinite(x)
+        if held(hold):
+            ok[hold] = False
         new = np.where(c == 0, x, (1.0 - a) * v + a * x)
         v = np.where(ok, new, v)
         c = c + ok
-        rows = cols[:, None]
-        idx = np.arange(self.value.shape[1])[which][None, :]
-        self.value[rows, idx] = v
-        self.count[rows, idx] = c
+        self.value[sel, which] = v
+        self.count[sel, which] = c
         return np.where(c >= self.min_periods[which], v, np.nan)

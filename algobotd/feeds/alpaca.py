@@ -33,9 +33,9 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from algobotd.brokers.alpaca_common import (
     StreamStateMixin,
+    StreamSupervisor,
     api_failure,
     resolve_keys,
-    stop_stream,
     with_timeout,
     ws_params,
 )
@@ -71,8 +71,7 @@ class AlpacaFeed:
         self.connect_timeout = connect_timeout
         self.barclock = BarClock(self.symbols, cfg.bar_seconds, cfg.grace_seconds, source_seconds=ALPACA_BAR_SECONDS)
         self._queue: asyncio.Queue[BarBatch] = asyncio.Queue()
-        self._stream: _DataStream | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._sup: StreamSupervisor | None = None  # the data stream, restarted when alpaca-py gives up
         self._up = asyncio.Event()
         self._closing = False
         self.reconnects = 0
@@ -89,8 +88,25 @@ class AlpacaFeed:
 
     async def start(self) -> None:
         """Connect the stream (idempotent); BrokerError("auth"/"permission"/"unreachable") on failure."""
-        if self._task is not None:
+        if self._sup is not None:
             return
+        self._closing = False
+        sup = self._sup = StreamSupervisor("alpaca-data-stream", self._new_stream, lambda: self._on_state(False),
+                                           self.reconnect)
+        s = sup.start()
+        deadline = time.monotonic() + self.connect_timeout
+        while not self._up.is_set():
+            if s.auth_error or (sup.task is not None and sup.task.done()) or time.monotonic() > deadline:
+                why = s.auth_error or "no connection"
+                await self.close()
+                code = "permission" if "subscription" in why else "auth" if s.auth_error else "unreachable"
+                raise BrokerError(code, f"Alpaca {self.acfg.data_feed} data stream: {why}")
+            await asyncio.sleep(0.02)
+        sup.supervise()
+        log.info("alpaca data stream connected", feed=self.acfg.data_feed, symbols=len(self.symbols))
+
+    def _new_stream(self) -> _DataStream:
+        """Subscribed before it runs (see the module docstring); a restarted stream subscribes again."""
         key, secret = self._keys
         s = _DataStream(self._on_state, key, secret, raw_data=True, feed=DataFeed(self.acfg.data_feed),
                         url_override=self.acfg.data_stream_url or None, websocket_params=ws_params(self.acfg))
@@ -99,17 +115,7 @@ class AlpacaFeed:
         s.subscribe_bars(self._on_bar, *self.symbols)
         s.subscribe_quotes(self._on_quote, *self.symbols)
         s.subscribe_trades(self._on_trade, *self.symbols)
-        self._stream = s
-        self._task = asyncio.get_running_loop().create_task(s._run_forever(), name="alpaca-data-stream")
-        deadline = time.monotonic() + self.connect_timeout
-        while not self._up.is_set():
-            if s.auth_error or self._task.done() or time.monotonic() > deadline:
-                why = s.auth_error or "no connection"
-                await self.close()
-                code = "permission" if "subscription" in why else "auth" if s.auth_error else "unreachable"
-                raise BrokerError(code, f"Alpaca {self.acfg.data_feed} data stream: {why}")
-            await asyncio.sleep(0.02)
-        log.info("alpaca data stream connected", feed=self.acfg.data_feed, symbols=len(self.symbols))
+        return s
 
     def _on_state(self, up: bool) -> None:
         if up:
@@ -161,7 +167,9 @@ class AlpacaFeed:
 
     async def close(self) -> None:
         self._closing = True
-        await stop_stream(self._stream, self._task)
+        if self._sup is not None:
+            await self._sup.close()
+            self._sup = None
         self._up.clear()
 
     # --- history ------------------------------------------------------------------------------

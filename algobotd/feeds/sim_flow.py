@@ -11,7 +11,10 @@ never by later bars.
 - trades: ``TRADE_STEPS`` prints near the quote path, the bar's volume split among them,
   signed by the tick rule;
 - options: each symbol publishes a snapshot every ``OPTIONS_EVERY`` bars (phase from the
-  symbol); implied vols follow the symbol's volatility, put volume rises after a down bar.
+  symbol); implied vols follow the symbol's volatility, put volume rises after a down bar;
+  open interest is ``OI_PER_CONTRACT`` x the base volumes, dealer gamma the ATM Black-Scholes
+  gamma (30 days) on that open interest, and a poll trading ``UNUSUAL_VOLUME`` x its typical
+  volume is flagged unusual (no extra draws: derived from the ones above).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from algobotd.features.intrabar import ofi_from_quote_path, tick_rule_volume
 QUOTE_STEPS = 6
 TRADE_STEPS = 8
 OPTIONS_EVERY = 30
+OI_PER_CONTRACT = 40.0  # open interest per contract of typical poll volume
+UNUSUAL_VOLUME = 1.5  # x the typical 2 x 200 contracts per poll
+GAMMA_YEARS = 30 / 365  # tenor of the ATM gamma behind the dealer-gamma estimate
 _TAG_FLOW = 11
 _DAY_OFFSET = 1 << 40
 
@@ -73,10 +79,16 @@ def options_snapshots(batches: list[BarBatch], due: np.ndarray, z: np.ndarray, b
     put_iv = atm * (1.08 + 0.03 * np.abs(z[:, 1]) + 0.02 * np.clip(-move, 0, 3))
     call_iv = np.maximum(atm * (0.96 + 0.02 * z[:, 2]), 0.01)
     tilt = np.exp(-0.3 * np.clip(move, -3, 3))
-    for r, i, cv, pv, a, p, cc in zip(rows.tolist(), cols.tolist(), (base[:, 0] / tilt).tolist(),
-                                      (base[:, 1] * tilt).tolist(), atm.tolist(), put_iv.tolist(), call_iv.tolist()):
+    call_oi, put_oi = OI_PER_CONTRACT * base[:, 0], OI_PER_CONTRACT * base[:, 1]
+    gamma = 1.0 / (np.sqrt(2 * np.pi) * c_ * atm * np.sqrt(GAMMA_YEARS))  # ATM Black-Scholes gamma
+    gex = (call_oi - put_oi) * gamma * 100.0 * c_ * c_ * 0.01  # options_flow.dealer_gamma's convention
+    cv_, pv_ = base[:, 0] / tilt, base[:, 1] * tilt
+    unusual = (cv_ + pv_ > UNUSUAL_VOLUME * 400.0).astype(float)
+    for r, i, cv, pv, a, p, cc, coi, poi, g, u in zip(
+            rows.tolist(), cols.tolist(), cv_.tolist(), pv_.tolist(), atm.tolist(), put_iv.tolist(), call_iv.tolist(),
+            call_oi.tolist(), put_oi.tolist(), gex.tolist(), unusual.tolist()):
         b = batches[r]
-        out[r].append(OptionsSnapshot(b.symbols[i], b.ts + 1, cv, pv, a, p, cc))
+        out[r].append(OptionsSnapshot(b.symbols[i], b.ts + 1, cv, pv, a, p, cc, coi, poi, g, u))
     return out
 
 

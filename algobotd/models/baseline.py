@@ -17,6 +17,7 @@ class MomentumModel:
     """score = log(C_t / C_{t-L}) / (sigma_bar * sqrt(L)): momentum in units of its own noise."""
 
     def __init__(self, cfg: ModelConfig, n_symbols: int) -> None:
+        self.cfg = cfg
         self.lookback = cfg.lookback
         self.vol_window = cfg.vol_window
         self.entry = cfg.entry_z
@@ -67,6 +68,46 @@ class MomentumModel:
         extra = n - self.sum.size
         self.sum = np.concatenate([self.sum, np.zeros(extra)])
         self.sumsq = np.concatenate([self.sumsq, np.zeros(extra)])
+
+
+def momentum_tape(cfg: ModelConfig, close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(score, confidence, ready) ``[T, K]`` of :class:`MomentumModel` fed the rows of ``close``
+    one by one, computed for all bars at once -- bit for bit the same numbers.
+
+    Row t depends on rows <= t only. The running sums are cumulative sums of the same
+    increments in the same order (``np.add.accumulate`` adds sequentially), so nothing differs
+    from the streaming update. Only for bars where every symbol reports a positive close (Monte
+    Carlo paths); anything else must go through ``update``.
+    """
+    close = np.asarray(close, dtype=float)
+    if close.ndim != 2 or not (close > 0).all():  # also rejects NaN (a symbol that did not report)
+        raise ValueError("momentum_tape needs a [bars, symbols] matrix of positive closes")
+    T, K = close.shape
+    L, V = cfg.lookback, cfg.vol_window
+    r = np.log(close[1:] / close[:-1])  # r[j]: the j-th return, pushed at bar j + 1
+    old = np.zeros_like(r)
+    old[V:] = r[: max(0, len(r) - V)]  # the return leaving the vol window (an empty slot evicts 0)
+    # the streaming sums start at 0.0 and gain one increment per bar from bar 1 on
+    inc = np.zeros((T, K))
+    inc[1:] = r - old
+    total = np.add.accumulate(inc, axis=0)
+    inc[1:] = r * r - old * old
+    total_sq = np.add.accumulate(inc, axis=0)
+    t = np.arange(T)
+    w = np.minimum(t, V)[:, None]  # returns seen at bar t, capped at the window
+    ready = np.broadcast_to(((t >= V) & (t + 1 > L))[:, None], (T, K)).copy()
+    var = np.zeros((T, K))
+    np.divide(total_sq - total * total / np.maximum(w, 1), np.maximum(w - 1, 1), out=var, where=ready)
+    sigma = np.sqrt(np.maximum(var, 0.0))
+    ready &= sigma > 0
+    lagged = np.ones((T, K))
+    lagged[L:] = close[: max(0, T - L)]  # close L bars back; only read where ready (t >= L)
+    mom = np.log(close / lagged, where=ready, out=np.zeros((T, K)))
+    sqrt_lookback = float(np.sqrt(L))
+    score = np.full((T, K), np.nan)
+    np.divide(mom, sigma * sqrt_lookback, out=score, where=ready)
+    confidence = np.minimum(1.0, np.abs(mom) / (3.0 * sqrt_lookback * np.where(ready, sigma, 1.0)))
+    return score, confidence, ready
 
 
 class SmaCrossModel:

@@ -56,8 +56,19 @@ class LSTMNet(nn.Module):
         self.head = nn.Linear(h, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1]).squeeze(-1)
+        return self.warm(x)[0]
+
+    # streaming (algobotd.models.stream): states are batch-first lists of tensors
+    def warm(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run a whole window from the zero state: the prediction and the state after it."""
+        out, (h, c) = self.rnn(x)
+        return self.head(out[:, -1]).squeeze(-1), [h.transpose(0, 1), c.transpose(0, 1)]
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One new row ``x[n, F]`` on top of ``state``: same as ``warm`` on the window extended by it."""
+        hx = (state[0].transpose(0, 1).contiguous(), state[1].transpose(0, 1).contiguous())
+        out, (h, c) = self.rnn(x.unsqueeze(1), hx)
+        return self.head(out[:, -1]).squeeze(-1), [h.transpose(0, 1), c.transpose(0, 1)]
 
 
 class PositionalEncoding(nn.Module):
@@ -99,10 +110,29 @@ class TCNNet(nn.Module):
         self.head = nn.Linear(h, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.warm(x)[0]
+
+    def warm(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """State: each block's last ``pad`` inputs (zeros before the window, as the left padding)."""
         z = self.inp(x.transpose(1, 2))
+        state = []
         for conv, pad in zip(self.blocks, self.pads):
-            z = z + torch.relu(conv(nn.functional.pad(z, (pad, 0))))  # left pad: no look into later steps
-        return self.head(z[:, :, -1]).squeeze(-1)
+            zp = nn.functional.pad(z, (pad, 0))  # left pad: no look into later steps
+            state.append(zp[:, :, zp.shape[2] - pad:])
+            z = z + torch.relu(conv(zp))
+        return self.head(z[:, :, -1]).squeeze(-1), state
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        # a block's newest output needs only its inputs at t - pad, ..., t: the cached ones plus the new one
+        # (as matmuls over the k taps: conv1d on a 1-output input is several times slower)
+        z = nn.functional.linear(x, self.inp.weight[:, :, 0], self.inp.bias).unsqueeze(2)
+        new = []
+        for conv, past in zip(self.blocks, state):
+            zz = torch.cat([past, z], 2)
+            new.append(zz[:, :, 1:])
+            taps = zz[:, :, ::conv.dilation[0]].reshape(zz.shape[0], -1)  # [n, in * k], the weight's order
+            z = z + torch.relu(nn.functional.linear(taps, conv.weight.reshape(conv.out_channels, -1), conv.bias)).unsqueeze(2)
+        return self.head(z[:, :, -1]).squeeze(-1), new
 
 
 class ALSTMNet(nn.Module):
@@ -116,13 +146,30 @@ class ALSTMNet(nn.Module):
         self.head = nn.Linear(2 * h, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.proj(x))
-        a = torch.softmax(self.att(out), dim=1)
-        ctx = (a * out).sum(dim=1)
-        return self.head(torch.cat([ctx, out[:, -1]], dim=-1)).squeeze(-1)
+        return self.warm(x)[0]
+
+    def _pool(self, states: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        ctx = (torch.softmax(logits, dim=1) * states).sum(dim=1)
+        return self.head(torch.cat([ctx, states[:, -1]], dim=-1)).squeeze(-1)
+
+    def warm(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """State: the window's GRU states and their attention logits (the pooled ring), the last state."""
+        out, h = self.rnn(self.proj(x))
+        logits = self.att(out)
+        return self._pool(out, logits), [out, logits, h.transpose(0, 1)]
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The GRU advances one step; pooling covers the last ``window`` states (the ring drops the oldest)."""
+        ring, logits, h = state
+        o, h2 = self.rnn(self.proj(x).unsqueeze(1), h.transpose(0, 1).contiguous())
+        ring = torch.cat([ring[:, 1:], o], 1)
+        logits = torch.cat([logits[:, 1:], self.att(o)], 1)
+        return self._pool(ring, logits), [ring, logits, h2.transpose(0, 1)]
 
 
 NETS = {"lstm": LSTMNet, "transformer": TransformerNet, "cnn": TCNNet, "attention": ALSTMNet}
+#: nets with ``warm``/``step``: served one step per batch (the transformer re-reads its whole window)
+STREAMABLE = ("lstm", "cnn", "attention")
 
 
 class SequenceLearner:

@@ -14,8 +14,10 @@ collects history and trains in a spawned process; until a bundle is installed ev
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import multiprocessing as mp
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -26,10 +28,13 @@ from algobotd.config import Config
 from algobotd.domain import BarBatch
 from algobotd.features.engine import FeatureEngine
 from algobotd.models.base import Prediction
+from algobotd.models.deep import STREAMABLE
 from algobotd.models.registry import ModelRegistry, new_model_id
 from algobotd.models.retrain import EnsembleRetrainer
 from algobotd.models.stack import AdaptiveWeights, confidence, effective_weights, row_ic
+from algobotd.models.stream import SequenceStream
 from algobotd.models.train import Bundle, SequenceLearner
+from algobotd.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
 
@@ -39,11 +44,11 @@ def train_job(cfg: Config, batches: list[BarBatch], model_id: str) -> dict[str, 
     import torch
 
     from algobotd.models.dataset import panel_from_batches
-    from algobotd.models.train import spec_from, train
+    from algobotd.models.train import first_start_spec, train
 
     torch.set_num_threads(cfg.model.threads)  # the daemon's cores stay free for the event loop
     panel = panel_from_batches(batches, cfg.features)
-    bundle = train(panel, spec_from(cfg.model), model_id)
+    bundle = train(panel, first_start_spec(cfg.model), model_id)
     reg = ModelRegistry.for_state(cfg.state.dir)
     reg.save(bundle)
     reg.promote(model_id)
@@ -52,8 +57,10 @@ def train_job(cfg: Config, batches: list[BarBatch], model_id: str) -> dict[str, 
 
 class EnsembleModel:
     def __init__(self, cfg: Config, n_symbols: int, registry: ModelRegistry | None = None,
-                 bundle: Bundle | None = None) -> None:
+                 bundle: Bundle | None = None, store: StoreWriter | None = None) -> None:
         self.cfg = cfg
+        self.store = store  # the daemon's writer: models trained or installed here get their `models` row
+        self._recording: set[asyncio.Task[Any]] = set()
         mc = cfg.model
         self.entry, self.exit = mc.entry, mc.exit
         import torch
@@ -64,6 +71,8 @@ class EnsembleModel:
         self.warmup = self.fe.warmup
         self.registry = registry if registry is not None else ModelRegistry.for_state(cfg.state.dir)
         self.bundle: Bundle | None = None
+        self.streams: dict[str, SequenceStream] = {}  # recurrent/conv models served one step per batch
+        self.timings: dict[str, float] = {}  # seconds each base model took on the last batch
         self.model_id = "ensemble-untrained"
         self.weights: dict[str, float] = {}
         self.aw: AdaptiveWeights | None = None
@@ -91,6 +100,12 @@ class EnsembleModel:
             if self._stamp[1] is not None:
                 self.install(self.registry.load(self._stamp[1]))
 
+    @property
+    def history_wanted(self) -> int:
+        """Warm-up bars wanted at start: enough to train on at once when there is no model yet."""
+        mc = self.cfg.model
+        return mc.min_train_bars if self.bundle is None and mc.train_on_start else 0
+
     # --- swapping ---------------------------------------------------------------------------
 
     def install(self, bundle: Bundle) -> None:
@@ -101,11 +116,34 @@ class EnsembleModel:
             return
         self.bundle = bundle
         self.model_id = bundle.model_id
+        rewarm = self.cfg.model.rewarm_bars or 10**12  # 0: never re-warm (a state then spans all history)
+        self.streams = {m: SequenceStream(lr, rewarm) for m, lr in bundle.learners.items()
+                        if isinstance(lr, SequenceLearner) and m in STREAMABLE and self.cfg.model.stateful}
+        self.timings = {}
         self.aw = AdaptiveWeights(len(bundle.names), bundle.spec.ic_halflife, bundle.prior_ic)
         self._past.clear()  # old Z columns belong to the previous bundle's models
         self._set_weights()
         self.swaps += 1
         log.info("model installed", model_id=bundle.model_id, models=list(bundle.names))
+        self.record(bundle.model_id, champion=True)
+
+    def record(self, model_id: str, champion: bool) -> None:
+        """Queue the model's ``models`` row on the store writer's thread (same code as `algobotd train`)."""
+        if self.store is None or not (self.registry.path(model_id) / "meta.json").is_file():
+            return  # no store (tests, tools) or a bundle that was never saved (nothing to point the row at)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # constructed outside the event loop: the row is written when the next model installs
+        store, reg = self.store, self.registry
+        task = loop.create_task(store.run(lambda con: reg.record_on(con, model_id, champion)))
+        self._recording.add(task)
+        task.add_done_callback(self._recorded)
+
+    def _recorded(self, task: asyncio.Task[Any]) -> None:
+        self._recording.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("models row not written", error=str(task.exception()))
 
     def _set_weights(self) -> None:
         assert self.bundle is not None and self.aw is not None
@@ -169,14 +207,16 @@ class EnsembleModel:
         ready = self.fe.ready[self._pos] & batch.valid
         idx = np.flatnonzero(ready)
         P = np.full((n, len(b.names)), np.nan)
-        if idx.size:
-            win = self.fe.sequence.window()
-            for j, m in enumerate(b.names):
+        win = self.fe.sequence.window()
+        for j, m in enumerate(b.names):
+            t0 = time.perf_counter()
+            stream = self.streams.get(m)
+            if stream is not None:  # steps every batch, ready symbols or not: its state must see every row
+                P[idx, j] = stream.step(win)[self._pos[idx]]
+            elif idx.size:
                 lr = b.learners[m]
-                if isinstance(lr, SequenceLearner):
-                    P[idx, j] = lr.predict(win[self._pos[idx]])
-                else:
-                    P[idx, j] = lr.predict(X[idx])
+                P[idx, j] = lr.predict(win[self._pos[idx]]) if isinstance(lr, SequenceLearner) else lr.predict(X[idx])
+            self.timings[m] = time.perf_counter() - t0
         Z = b.meta.scaler(P)
         self._learn(Z, close, sigma, ready)
         score = np.full(n, np.nan)

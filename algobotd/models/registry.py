@@ -96,15 +96,22 @@ class ModelRegistry:
         except duckdb.IOException:
             return False
         try:
-            if champion:
-                con.execute("UPDATE models SET champion = false WHERE champion")
-            con.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [bundle.model_id, "ensemble", dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                         json.dumps(params_of(bundle), default=float), json.dumps(bundle.metrics, default=float),
-                         str(self.path(bundle.model_id)), champion])
+            self.record_on(con, bundle.model_id, champion)
         finally:
             con.close()
         return True
+
+    def record_on(self, con: Any, model_id: str, champion: bool) -> None:
+        """The ``models`` row of a saved model (params and metrics from its meta.json) on ``con``.
+
+        The daemon runs this on its store writer's connection (``StoreWriter.run``)."""
+        info = json.loads((self.path(model_id) / "meta.json").read_text())
+        created = dt.datetime.fromisoformat(info["created_at"]).astimezone(dt.UTC).replace(tzinfo=None)
+        if champion:
+            con.execute("UPDATE models SET champion = false WHERE champion")
+        con.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [model_id, info["kind"], created, json.dumps(info["params"], default=float),
+                     json.dumps(info["metrics"], default=float), str(self.path(model_id)), champion])
 
 
 def params_of(bundle: Bundle) -> dict[str, Any]:

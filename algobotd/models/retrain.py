@@ -68,6 +68,7 @@ class EnsembleRetrainer:
         loop = asyncio.get_running_loop()
         res = await loop.run_in_executor(self._pool, challenger_job, self.model.cfg, list(self.model.recent),
                                          mid, self.model.registry.champion())
+        self.model.record(mid, champion=False)  # saved, not promoted (yet): its row says so
         return ModelCandidate(mid, None, {"ic": res["ic"], "champion_ic": res["champion_ic"]})
 
     async def promote_if_better(self, candidate: ModelCandidate) -> bool:

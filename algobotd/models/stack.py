@@ -3,7 +3,8 @@
 Base predictions are put on one scale (``(p - mean) / std`` from their out-of-fold values),
 giving ``Z[..., M]``. The meta-learner is a ridge regression of the label on ``Z`` plus two
 context features (the models' sign agreement and their dispersion), fitted on out-of-fold
-predictions only. Being linear, the meta-learner is a weight per model; the adaptive part
+predictions only (or, ``meta = "lightgbm"``, a small LightGBM on the same columns, whose linear
+projection gives its per-model weights). The meta-learner is a weight per model; the adaptive part
 re-weights models by their exponentially weighted recent IC, and the final linear weight is
 ``W = (1 - mix) * beta + mix * scale * w_adaptive``. ``W`` (normalised) is what predictions
 rows and the status snapshot show.
@@ -12,6 +13,7 @@ rows and the status snapshot show.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -46,20 +48,44 @@ class Meta:
     gamma: np.ndarray  # per context feature
     intercept: float
     out_std: float  # std of the OOF meta prediction: the unit of the final score
+    #: kind "lightgbm": a small booster on [Z, context]; beta/gamma/intercept are then its
+    #: least-squares linear projection (the weights shown and mixed with the adaptive ones)
+    booster: Any = None
 
     @classmethod
-    def fit(cls, names: tuple[str, ...], P: np.ndarray, y: np.ndarray, alpha: float = 10.0) -> Meta:
+    def fit(cls, names: tuple[str, ...], P: np.ndarray, y: np.ndarray, alpha: float = 10.0,
+            kind: str = "ridge", seed: int = 0) -> Meta:
         scaler = Scaler.fit(P)
         Z = scaler(P)
         A = np.hstack([Z, context(Z)])
-        r = Ridge(alpha=alpha).fit(A, y)
         m = len(names)
-        pred = r.predict(A)
-        return cls(names, scaler, r.coef_[:m].copy(), r.coef_[m:].copy(), float(r.intercept_),
-                   float(pred.std()) if pred.std() > 1e-12 else 1.0)
+        booster = None
+        target = y
+        if kind == "lightgbm":
+            import lightgbm as lgb
+
+            # small and shallow: a few thousand OOF rows of a handful of columns, mostly noise
+            booster = lgb.LGBMRegressor(n_estimators=60, learning_rate=0.05, num_leaves=4,
+                                        min_child_samples=max(50, len(y) // 50), subsample=0.8, subsample_freq=1,
+                                        reg_lambda=10.0, n_jobs=1, random_state=seed, verbose=-1).fit(A, y)
+            target = booster.predict(A)
+        elif kind != "ridge":
+            raise ValueError(f"unknown meta-learner {kind!r} (ridge | lightgbm)")
+        r = Ridge(alpha=alpha).fit(A, target)
+        meta = cls(names, scaler, r.coef_[:m].copy(), r.coef_[m:].copy(), float(r.intercept_), 1.0, booster)
+        sd = float(meta.linear(Z, meta.beta).std())
+        meta.out_std = sd if sd > 1e-12 else 1.0
+        return meta
 
     def linear(self, Z: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return Z @ w + context(Z) @ self.gamma + self.intercept
+        """The stacked score with per-model weights ``w`` (``beta`` = the meta-learner's own)."""
+        out = Z @ w + context(Z) @ self.gamma + self.intercept
+        booster = getattr(self, "booster", None)  # bundles pickled before the lightgbm option have none
+        if booster is not None and len(Z):
+            # the booster's non-linear part on top: with w = beta the score is the booster's prediction
+            A = np.hstack([Z, context(Z)])
+            out += booster.predict(A) - (Z @ self.beta + A[:, len(self.beta):] @ self.gamma + self.intercept)
+        return out
 
 
 class AdaptiveWeights:
@@ -124,7 +150,8 @@ class Calibrator:
         """In [0, 1]: (P(hit) - 0.5) relative to the most reliable score level seen out of sample."""
         if self.iso is None or self.best <= 0.5:
             return np.zeros(score.shape)
-        p = self.iso.predict(np.abs(np.nan_to_num(score)))
+        # what iso.predict computes (linear between the fitted steps, clipped), without its input checks
+        p = np.interp(np.abs(np.nan_to_num(score)), self.iso.X_thresholds_, self.iso.y_thresholds_)
         return np.clip((p - 0.5) / (self.best - 0.5), 0.0, 1.0)
 
 

@@ -33,7 +33,7 @@ Learner = TabularLearner | SequenceLearner
 
 @dataclass(frozen=True)
 class TrainSpec:
-    models: tuple[str, ...] = ("lightgbm", "random_forest", "hist_gbm", "lstm", "transformer", "cnn", "attention")
+    models: tuple[str, ...] = ("lightgbm", "random_forest", "hist_gbm", "lstm", "cnn", "attention")
     label: str = "return"  # "return" | "triple_barrier"
     horizon: int = 5
     cs_zscore: bool = False
@@ -44,6 +44,7 @@ class TrainSpec:
     embargo: int = 5
     val_frac: float = 0.2
     meta_alpha: float = 10.0
+    meta: str = "ridge"  # "ridge" | "lightgbm"
     ic_halflife: float = 20.0
     adaptive_mix: float = 0.5
     tree: TreeParams = field(default_factory=TreeParams)
@@ -59,10 +60,18 @@ def spec_from(cfg: ModelConfig, models: str | None = None, device: str | None = 
     return TrainSpec(
         models=names, label=cfg.label, horizon=cfg.horizon, cs_zscore=cfg.cs_zscore, vol_span=cfg.label_vol_span,
         pt_mult=cfg.pt_mult, sl_mult=cfg.sl_mult, folds=cfg.folds, embargo=cfg.embargo, meta_alpha=cfg.meta_alpha,
-        ic_halflife=cfg.ic_halflife, adaptive_mix=cfg.adaptive_mix, seed=cfg.train_seed,
+        meta=cfg.meta, ic_halflife=cfg.ic_halflife, adaptive_mix=cfg.adaptive_mix, seed=cfg.train_seed,
         tree=TreeParams(rounds=cfg.gbm_rounds, threads=cfg.threads, seed=cfg.train_seed),
         deep=DeepParams(seq_len=cfg.seq_len, hidden=cfg.hidden, epochs=cfg.epochs, threads=cfg.threads,
                         device=device or cfg.device, seed=cfg.train_seed))
+
+
+def first_start_spec(cfg: ModelConfig) -> TrainSpec:
+    """The daemon's first training (no champion yet): the configured spec on a short budget, so that
+    trading starts soon; a later retrain (ops monitor, `ctl retrain`, `algobotd train`) uses the full one."""
+    s = spec_from(cfg)
+    return replace(s, tree=replace(s.tree, rounds=min(s.tree.rounds, cfg.start_gbm_rounds)),
+                   deep=replace(s.deep, epochs=min(s.deep.epochs, cfg.start_epochs)))
 
 
 @dataclass
@@ -165,7 +174,7 @@ def train(panel: Panel, spec: TrainSpec, model_id: str = "", log: Any = None) ->
         prior = np.concatenate([sp.test for sp in splits[:k]])
         prior = prior[e[prior] < s0 - spec.embargo]
         Pr, yr = _meta_rows(P, y, prior)
-        meta_k = Meta.fit(names, Pr, yr, spec.meta_alpha)
+        meta_k = Meta.fit(names, Pr, yr, spec.meta_alpha, spec.meta, spec.seed)
         prior_ic = _ic_by_model(P, y, prior)
         S[splits[k].test] = ensemble_path(P, y, end, meta_k, splits[k].test, spec, prior_ic, spec.horizon)[splits[k].test]
     eval_t = np.concatenate([sp.test for sp in splits[1:]])
@@ -184,7 +193,7 @@ def train(panel: Panel, spec: TrainSpec, model_id: str = "", log: Any = None) ->
     # the deployable bundle
     oof_t = np.concatenate([sp.test for sp in splits])
     Pa, ya = _meta_rows(P, y, oof_t)
-    meta = Meta.fit(names, Pa, ya, spec.meta_alpha)
+    meta = Meta.fit(names, Pa, ya, spec.meta_alpha, spec.meta, spec.seed)
     calibrator = Calibrator.fit(S[mask] / meta.out_std, y[mask])
     prior_ic = _ic_by_model(P, y, splits[-1].test)
     all_t = np.arange(first, T)

@@ -34,6 +34,9 @@ class StopOrders:
     loss: np.ndarray  # loss fraction that triggered each order
     halt_index: np.ndarray
     halt_loss: np.ndarray
+    # the worst loss over the positions looked at that have a price (0.0 when none): the
+    # position-loss breaker's reading, so the engine need not compute it a second time
+    worst_loss: float = 0.0
 
 
 class StopBook:
@@ -42,6 +45,8 @@ class StopBook:
         self.soft_done = np.zeros(n_symbols, dtype=bool)
         self.side = np.zeros(n_symbols, dtype=np.int8)  # sign of the position the flags belong to
         self.best = np.full(n_symbols, np.nan)  # best price since entry (for the trailing stop)
+        # below the lowest level nothing can fire: the common case returns before the masks
+        self._first_level = min(cfg.soft_stop_pct, cfg.hard_stop_pct, cfg.halt_position_loss_pct)
 
     def grow(self, n: int) -> None:
         self.soft_done, self.side, self.best = _grown(self.soft_done, n, False), _grown(self.side, n), _grown(self.best, n, np.nan)
@@ -73,7 +78,7 @@ class StopBook:
             self.grow(int(idx.max()) + 1)
         if idx.size == 0:
             return _NONE
-        q, h, avg, px = qty[idx], held[idx], avg_cost[idx], price[idx]
+        q, avg, px = qty[idx], avg_cost[idx], price[idx]
         s = np.sign(q).astype(np.int8)
         # a new position (flat before, or flipped): re-arm the soft stop, restart the best price
         fresh = s != self.side[idx]
@@ -82,23 +87,31 @@ class StopBook:
             self.best[idx[fresh]] = np.nan
             self.side[idx] = s
         live = (s != 0) & (px > 0) & (avg > 0)
-        best = self.best[idx]
-        best = np.where(live & ~(s * best >= s * px), px, best)  # long: max, short: min (NaN -> px)
-        self.best[idx] = best
+        if not live.any():
+            return _NONE
+        cfg = self.cfg
+        trailing_on = cfg.trailing_stop_pct > 0
+        if trailing_on:  # the best price only matters to the trailing stop
+            best = self.best[idx]
+            best = np.where(live & ~(s * best >= s * px), px, best)  # long: max, short: min (NaN -> px)
+            self.best[idx] = best
         safe_avg = np.where(live, avg, 1.0)
         loss = np.where(live, s * (safe_avg - px) / safe_avg, 0.0)
-        cfg = self.cfg
+        worst = float(loss[live].max())
+        if worst < self._first_level and not trailing_on:
+            return StopOrders(_EMPTY_I, _EMPTY_I, [], _EMPTY_F, _EMPTY_I, _EMPTY_F, worst)  # nothing near a stop
         hard = live & (loss >= cfg.hard_stop_pct)
         trailing = np.zeros_like(hard)
-        if cfg.trailing_stop_pct > 0:
+        if trailing_on:
             safe_best = np.where(live & (best > 0), best, 1.0)
             trail = np.where(live & (best > 0), s * (safe_best - px) / safe_best, 0.0)
             trailing = live & ~hard & (trail >= cfg.trailing_stop_pct)
         soft = live & ~hard & ~trailing & (loss >= cfg.soft_stop_pct)
         halt = live & (loss >= cfg.halt_position_loss_pct)
         if not (hard.any() or trailing.any() or soft.any() or halt.any()):
-            return _NONE  # the common case: nothing near a stop
+            return StopOrders(_EMPTY_I, _EMPTY_I, [], _EMPTY_F, _EMPTY_I, _EMPTY_F, worst)
         # what is still ours to sell: held on the same side as the position
+        h = held[idx]
         exitable = np.where(np.sign(h) == s, np.abs(h), 0)
         exit_ = (hard | trailing) & (exitable > 0)
         soft &= ~self.soft_done[idx]
@@ -108,7 +121,8 @@ class StopBook:
         pick = np.flatnonzero(exit_ | soft_send)
         qty_out = np.where(exit_, -s * exitable, -s * cut)[pick].astype(np.int64)
         kinds = ["stop:hard" if hard[k] else "stop:trailing" if trailing[k] else "stop:soft" for k in pick.tolist()]
-        return StopOrders(idx[pick].astype(np.int64), qty_out, kinds, loss[pick], idx[halt].astype(np.int64), loss[halt])
+        return StopOrders(idx[pick].astype(np.int64), qty_out, kinds, loss[pick], idx[halt].astype(np.int64), loss[halt],
+                          worst)
 
     def rearm_soft(self, i: int) -> None:
         """The soft-stop order was denied before reaching the broker: let the next update retry."""
@@ -116,4 +130,5 @@ class StopBook:
 
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
-_NONE = StopOrders(_EMPTY_I, _EMPTY_I, [], np.empty(0), _EMPTY_I, np.empty(0))
+_EMPTY_F = np.empty(0)
+_NONE = StopOrders(_EMPTY_I, _EMPTY_I, [], _EMPTY_F, _EMPTY_I, _EMPTY_F)

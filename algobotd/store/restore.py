@@ -2,11 +2,13 @@
 
 The same function runs on a first start (empty file: everything empty) and after a crash,
 so there is one start-up path. Portfolio state is rebuilt by replaying the ``trades`` table
-(every fill exactly once) rather than trusting a snapshot.
+(every fill exactly once) rather than trusting a snapshot, plus the ``cash_events`` of a
+broker account (its opening cash, deposits and withdrawals: algobotd/brokers/account.py).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import duckdb
@@ -26,6 +28,17 @@ from algobotd.domain import (
 from algobotd.feeds.base import ResumePoint
 
 OPEN_STATUSES = (OrderStatus.NEW.value, OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
+OPENING = "opening"  # cash_events kind that sets the cash base (books adopted from a venue account)
+
+
+@dataclass(frozen=True, slots=True)
+class CashEvent:
+    """Cash that moved without a fill (``cash_events``; see schema migration 4)."""
+
+    ts: int
+    account: str
+    kind: str
+    amount: float
 
 
 @dataclass
@@ -38,10 +51,19 @@ class RestoredState:
     high_water_mark: float | None = None
     day_start: tuple[int, float] | None = None  # (ts of the day's first equity row, its equity)
     equity_curve: list[tuple[int, float, float, float]] = field(default_factory=list)
+    cash_events: list[CashEvent] = field(default_factory=list)  # since (and with) the last opening
 
     @property
     def is_fresh(self) -> bool:
         return self.resume is None and not self.fills and self.order_seq == 0
+
+    def cash_base(self, default: float) -> float:
+        """Cash before the fills: the last opening (else ``default``, broker.paper.initial_cash)
+        plus every deposit, withdrawal or adjustment since."""
+        base = default
+        for ev in self.cash_events:
+            base = ev.amount if ev.kind == OPENING else base + ev.amount
+        return base
 
 
 def _ns(col: str) -> str:
@@ -77,6 +99,10 @@ def restore(con: duckdb.DuckDBPyConnection, equity_rows: int = 2000) -> Restored
             "SELECT symbol, arg_max(close, ts) FROM bars GROUP BY symbol ORDER BY symbol"
         ).fetchall()
         st.resume = ResumePoint(int(last), tuple(r[0] for r in rows), np.array([r[1] for r in rows], dtype=float))
+    st.cash_events = _cash_events(con)
+    if st.cash_events:
+        _restore_marks_with_cash_events(con, st, equity_rows)
+        return st
     hwm = con.execute("SELECT max(equity) FROM equity").fetchone()[0]
     st.high_water_mark = None if hwm is None else float(hwm)
     # the day's loss counts from the previous close (the last row before today), as the engine does
@@ -87,15 +113,76 @@ def restore(con: duckdb.DuckDBPyConnection, equity_rows: int = 2000) -> Restored
                             (SELECT arg_min(equity, ts) FROM equity, today WHERE ts >= today.d))"""
     ).fetchone()
     st.day_start = None if day is None or day[0] is None else (int(day[0]), float(day[1]))
-    st.equity_curve = [
+    st.equity_curve = _equity_curve(con, equity_rows)
+    return st
+
+
+def has_books(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store holds books a venue account could disagree with (trades, orders, cash events)."""
+    return bool(con.execute(
+        "SELECT EXISTS (SELECT 1 FROM trades) OR EXISTS (SELECT 1 FROM orders) OR EXISTS (SELECT 1 FROM cash_events)"
+    ).fetchone()[0])
+
+
+def _equity_curve(con: duckdb.DuckDBPyConnection, rows: int) -> list[tuple[int, float, float, float]]:
+    return [
         (int(t), float(e), float(c), float(d))
         for t, e, c, d in reversed(
-            con.execute(
-                f"SELECT {_ns('ts')}, equity, cash, drawdown FROM equity ORDER BY ts DESC LIMIT ?", [equity_rows]
-            ).fetchall()
+            con.execute(f"SELECT {_ns('ts')}, equity, cash, drawdown FROM equity ORDER BY ts DESC LIMIT ?",
+                        [rows]).fetchall()
         )
     ]
-    return st
+
+
+def _cash_events(con: duckdb.DuckDBPyConnection) -> list[CashEvent]:
+    """The cash events that still count: the last opening and everything after it."""
+    rows = [CashEvent(int(t), a or "", k, float(x)) for t, a, k, x in con.execute(
+        f"SELECT {_ns('ts')}, account, kind, amount FROM cash_events ORDER BY ts, rowid").fetchall()]
+    opening = max((i for i, ev in enumerate(rows) if ev.kind == OPENING), default=0)
+    return rows[opening:]
+
+
+def _restore_marks_with_cash_events(con: duckdb.DuckDBPyConnection, st: RestoredState, equity_rows: int) -> None:
+    """High-water mark and the day's start when cash moved without P&L.
+
+    A deposit is no gain and a withdrawal no loss: each stored equity row counts as if every
+    later cash event had already happened (row + the flows after it). An opening starts the
+    books afresh: equity rows from before it do not count at all.
+    """
+    events = st.cash_events
+    since = events[0].ts if events[0].kind == OPENING else None
+    flows = [ev for ev in events if ev.kind != OPENING]
+    floor = "" if since is None else f" AND ts >= make_timestamp({since // 1000})"
+
+    def after(ts: int) -> float:
+        return sum(ev.amount for ev in flows if ev.ts > ts)
+
+    # equity rows between two flows all get the same shift: one max() per segment
+    bounds = [None, *[ev.ts for ev in flows], None]
+    best: float | None = None
+    for lo, hi in itertools.pairwise(bounds):
+        cond = "TRUE" + floor
+        if lo is not None:
+            cond += f" AND ts > make_timestamp({lo // 1000})"
+        if hi is not None:
+            cond += f" AND ts <= make_timestamp({hi // 1000})"
+        row = con.execute(f"SELECT max(equity), {_ns('max(ts)')} FROM equity WHERE {cond}").fetchone()
+        if row and row[0] is not None:
+            value = float(row[0]) + after(int(row[1]))
+            best = value if best is None else max(best, value)
+    st.high_water_mark = best
+    # the day's loss counts from the previous close (the last row before today), as the engine does
+    day = con.execute(
+        f"""WITH today AS (SELECT date_trunc('day', max(ts)) AS d FROM equity WHERE TRUE{floor})
+            SELECT (SELECT {_ns('min(ts)')} FROM equity, today WHERE ts >= today.d),
+                   coalesce((SELECT arg_max(equity, ts) FROM equity, today WHERE ts < today.d{floor}),
+                            (SELECT arg_min(equity, ts) FROM equity, today WHERE ts >= today.d)),
+                   coalesce((SELECT {_ns('max(ts)')} FROM equity, today WHERE ts < today.d{floor}),
+                            (SELECT {_ns('min(ts)')} FROM equity, today WHERE ts >= today.d))"""
+    ).fetchone()
+    if day is not None and day[0] is not None:
+        st.day_start = (int(day[0]), float(day[1]) + after(int(day[2])))
+    st.equity_curve = _equity_curve(con, equity_rows)
 
 
 def recent_batches(con: duckdb.DuckDBPyConnection, symbols: tuple[str, ...], n_bars: int) -> list[BarBatch]:

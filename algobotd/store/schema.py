@@ -86,6 +86,15 @@ MIGRATIONS: list[str] = [
         gamma_exposure DOUBLE, unusual DOUBLE
     );
     """,
+    # 4: broker account books (issue 7): cash that moved without a fill. ``kind = 'opening'``
+    # sets the cash base (books adopted from a venue account: cash = amount + the fills' cash);
+    # every other kind adds ``amount`` (deposit, withdrawal, fee, dividend ...: the venue's cash
+    # differed from ours with every fill accounted for). ``venue_cash``: the venue's figure then.
+    """
+    CREATE TABLE cash_events (
+        ts TIMESTAMP, account VARCHAR, kind VARCHAR, amount DOUBLE, venue_cash DOUBLE, note VARCHAR
+    );
+    """,
 ]
 
 # Tables the writer appends to, with their column order; tables with a primary key are
@@ -121,6 +130,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "kelly_fraction", "vol_ratio", "sigma_annual", "weight", "budget_scale", "equity", "price",
         "held_qty", "target_qty",
     ),
+    "cash_events": ("ts", "account", "kind", "amount", "venue_cash", "note"),
 }
 KEYED_TABLES = frozenset({"orders", "trades", "alerts", "news", "models", "runs"})
 

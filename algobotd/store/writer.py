@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,14 @@ import numpy as np
 import structlog
 
 from algobotd.store.schema import COLUMNS, KEYED_TABLES, migrate
+from algobotd.symbols import SymbolIndex
 
 log = structlog.get_logger(__name__)
 
 TIMESTAMP_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at", "updated_at", "next_attempt", "sent_at"})
 _NAT = np.iinfo(np.int64).min
 BACKLOG_FLUSHES = 2
+_COLUMN_SETS = {table: frozenset(names) for table, names in COLUMNS.items()}
 _ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "status_reason", "updated_at")
 
 
@@ -46,6 +50,72 @@ def _column(name: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+@dataclass(slots=True)
+class _Block:
+    """Rows given as aligned numpy columns plus per-block constants (see ``add_columns``)."""
+
+    n: int
+    columns: Mapping[str, np.ndarray]
+    constants: Mapping[str, Any]
+
+
+def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str]) -> tuple[str, list[Any], dict[str, Any]]:
+    """One ``SELECT`` list, its parameters and one registered relation for all blocks of a table.
+
+    Columns every block gives as arrays are concatenated; a constant shared by all blocks
+    becomes one SQL parameter and one that varies becomes ``np.repeat`` over the blocks
+    (a batch's timestamp); integer ``symbol`` columns are codes into ``symbol_names`` and
+    are decoded by DuckDB (``list_extract``), so no Python string object is built per row.
+    """
+    exprs: list[str] = []
+    params: list[Any] = []
+    relation: dict[str, Any] = {}
+    counts = np.fromiter((b.n for b in blocks), dtype=np.int64, count=len(blocks))
+    for c in COLUMNS[table]:
+        if all(c in b.columns for b in blocks):
+            parts = [b.columns[c] for b in blocks]
+            if c == "symbol" and all(p.dtype.kind in "iu" for p in parts):
+                relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                exprs.append(f"list_extract(?::VARCHAR[], {c} + 1)")
+                params.append(list(symbol_names))
+                continue
+            if c == "symbol":  # codes next to names (not from the engine): decode the codes here
+                names = np.array(symbol_names, dtype=object)
+                parts = [names[p] if p.dtype.kind in "iu" else p for p in parts]
+            relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        elif all(c in b.constants for b in blocks):
+            values = [b.constants[c] for b in blocks]
+            # timestamps always go through numpy (datetime64[ns]), exactly like array columns
+            if c not in TIMESTAMP_COLUMNS and all(v == values[0] or (v != v and values[0] != values[0])
+                                                  for v in values):  # NaN counts as equal here
+                exprs.append(f"?::{_sql_type(values[0])}")
+                params.append(values[0])
+                continue
+            relation[c] = np.repeat(_constant_column(c, values), counts)
+        else:  # some blocks give an array, some a constant
+            relation[c] = np.concatenate([b.columns[c] if c in b.columns else
+                                          np.repeat(_constant_column(c, [b.constants[c]]), b.n) for b in blocks])
+        exprs.append(c)
+    return ", ".join(exprs), params, relation
+
+
+def _constant_column(name: str, values: list[Any]) -> np.ndarray:
+    if name in TIMESTAMP_COLUMNS or any(isinstance(v, str) or v is None for v in values):
+        return _column(name, values)
+    return np.array(values)
+
+
+def _sql_type(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "BOOLEAN"
+    if isinstance(value, (int, np.integer)):
+        return "BIGINT"
+    if isinstance(value, (float, np.floating)):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+
 class StoreWriter:
     def __init__(
         self,
@@ -63,7 +133,9 @@ class StoreWriter:
         self.durable = durable
         self.con = connect(self.path)
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        self._cols: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+        self._cols: dict[str, list[_Block]] = defaultdict(list)
+        # names behind integer ``symbol`` columns: the engine's index (it only ever appends)
+        self.symbol_index: SymbolIndex | None = None
         self._order_updates: dict[str, tuple[Any, ...]] = {}
         self._queued = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -79,10 +151,22 @@ class StoreWriter:
         self._rows[table].append(row)
         self._queued += 1
 
-    def add_columns(self, table: str, columns: dict[str, np.ndarray]) -> None:
-        """Append a block of rows given as aligned numpy columns (timestamps as datetime64[ns])."""
-        self._cols[table].append(columns)
-        self._queued += len(next(iter(columns.values())))
+    def add_columns(self, table: str, columns: Mapping[str, np.ndarray], constants: Mapping[str, Any] | None = None) -> None:
+        """Append a block of rows given as aligned numpy columns (timestamps as datetime64[ns]).
+
+        ``constants``: columns with one value for the whole block (a batch's ``ts`` as int ns,
+        a model id), so the hot path builds no per-row array for them. An integer ``symbol``
+        column holds codes into ``symbol_index``.
+        """
+        constants = constants or {}
+        if columns.keys() | constants.keys() != _COLUMN_SETS[table]:  # fail here, not in a retried flush
+            raise ValueError(f"{table}: columns {sorted(columns.keys() | constants.keys())} != {list(COLUMNS[table])}")
+        codes = columns.get("symbol")
+        if codes is not None and codes.dtype.kind in "iu" and self.symbol_index is None:
+            raise ValueError(f"{table}: symbol codes need StoreWriter.symbol_index")
+        n = len(next(iter(columns.values())))
+        self._cols[table].append(_Block(n, columns, constants))
+        self._queued += n
 
     def update_order(self, row: tuple[Any, ...]) -> None:
         """Latest status of an order, in ``_ORDER_UPDATE_COLUMNS`` order; last one wins."""
@@ -132,13 +216,17 @@ class StoreWriter:
         loop = asyncio.get_running_loop()
         work = self._take()
         previous = self._inflight
-        # one worker thread: flushes run in submission order
-        fut = loop.run_in_executor(self._executor, self._write, *work)
+        # one worker thread: flushes run in submission order; the symbol names are copied here,
+        # on the loop thread, because the index may grow while the flush runs
+        fut = loop.run_in_executor(self._executor, self._write, *work, self._symbol_names())
         fut.add_done_callback(lambda f: self._requeue_if_failed(f, work))
         self._inflight = fut
         if previous is not None and not previous.done():
             previous.add_done_callback(lambda f: f.exception())
         return fut
+
+    def _symbol_names(self) -> tuple[str, ...]:
+        return self.symbol_index.symbols if self.symbol_index is not None else ()
 
     def _requeue_if_failed(self, fut: asyncio.Future[None], work: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> None:
         """A failed transaction loses nothing: its rows go back in front of the newer ones."""
@@ -151,7 +239,7 @@ class StoreWriter:
             self._queued += len(old_rows)
         for table, old_blocks in cols.items():
             self._cols[table][:0] = old_blocks
-            self._queued += sum(len(next(iter(b.values()))) for b in old_blocks)
+            self._queued += sum(b.n for b in old_blocks)
         for cid, row in updates.items():
             if cid not in self._order_updates:  # a newer status for the same order wins
                 self._order_updates[cid] = row
@@ -175,8 +263,8 @@ class StoreWriter:
         else:
             self.maybe_flush()
 
-    def _write(self, rows: dict[str, list[tuple[Any, ...]]], cols: dict[str, list[dict[str, np.ndarray]]],
-               updates: dict[str, tuple[Any, ...]]) -> None:
+    def _write(self, rows: dict[str, list[tuple[Any, ...]]], cols: dict[str, list[_Block]],
+               updates: dict[str, tuple[Any, ...]], symbol_names: Sequence[str] = ()) -> None:
         con = self.con
         n = 0
         con.execute("BEGIN TRANSACTION")
@@ -186,11 +274,10 @@ class StoreWriter:
                 table_rows = rows.get(table)
                 if table_rows:
                     names = COLUMNS[table]
-                    blocks.append({c: _column(c, [r[i] for r in table_rows]) for i, c in enumerate(names)})
-                if len(blocks) > 1:  # one INSERT per table per flush: each statement costs ~1 ms
-                    blocks = [{c: np.concatenate([b[c] for b in blocks]) for c in COLUMNS[table]}]
-                for block in blocks:
-                    n += self._insert(con, table, block)
+                    blocks.append(_Block(len(table_rows), {c: _column(c, [r[i] for r in table_rows])
+                                                           for i, c in enumerate(names)}, {}))
+                if blocks:  # one INSERT per table per flush: each statement costs ~1 ms
+                    n += self._insert(con, table, (sum(b.n for b in blocks), *_merge_blocks(table, blocks, symbol_names)))
             if updates:
                 block = {c: _column(c, [r[i] for r in updates.values()]) for i, c in enumerate(_ORDER_UPDATE_COLUMNS)}
                 con.register("order_update_block", block)
@@ -212,13 +299,16 @@ class StoreWriter:
         self.flushes += 1
 
     @staticmethod
-    def _insert(con: duckdb.DuckDBPyConnection, table: str, block: dict[str, np.ndarray]) -> int:
-        names = COLUMNS[table]
-        con.register("insert_block", {c: block[c] for c in names})
+    def _insert(con: duckdb.DuckDBPyConnection, table: str, block: tuple[int, str, list[Any], dict[str, Any]]) -> int:
+        """One INSERT of a merged block: (rows, SELECT list, parameters, relation) from ``_merge_blocks``."""
+        rows, select, params, relation = block
+        if not relation:  # every column a constant: the relation only supplies the row count
+            relation = {"_row": np.zeros(rows, dtype=np.int8)}
+        con.register("insert_block", relation)
         verb = "INSERT OR IGNORE" if table in KEYED_TABLES else "INSERT"
-        con.execute(f"{verb} INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} FROM insert_block")
+        con.execute(f"{verb} INTO {table} ({', '.join(COLUMNS[table])}) SELECT {select} FROM insert_block", params)
         con.unregister("insert_block")
-        return len(block[names[0]])
+        return rows
 
     async def run(self, fn: Any) -> Any:
         """Run ``fn(con)`` on the writer thread, after every flush started before it.

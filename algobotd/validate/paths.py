@@ -29,6 +29,7 @@ from algobotd.symbols import SymbolIndex
 from algobotd.validate import metrics
 from algobotd.validate.ensemble_bridge import champion_bundle, engine_config, install, is_ensemble, warmup_bars
 from algobotd.validate.scenarios import generate
+from algobotd.validate.tape import tape_for
 
 DAILY = 86_400
 
@@ -115,11 +116,13 @@ class Drive:
 
 
 async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], live: list[BarBatch],
-                collect_scores: bool = False, bundle: Any = None) -> Drive:
+                collect_scores: bool = False, bundle: Any = None, tape: bool = True) -> Drive:
     """The engine on simulated time: warm-up batches (no trading), then live batches.
 
     With ``model.kind = "ensemble"`` the engine serves ``bundle`` (default: the registry's
-    champion, loaded once per process)."""
+    champion, loaded once per process). With ``tape`` (and the momentum baseline on bars where
+    every symbol reports) the model's predictions for all bars are computed at once and replayed
+    (algobotd/validate/tape.py): the same numbers, a fraction of the time."""
     index = SymbolIndex(symbols)
     clock = SimClock()
     broker = make_broker(cfg, index, clock)
@@ -127,6 +130,8 @@ async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], liv
     engine = Engine(engine_config(cfg), index, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
     if is_ensemble(cfg):
         install(engine, cfg, bundle if bundle is not None else champion_bundle(cfg.state.dir))
+    elif tape and (t := tape_for(engine.model, [*warm, *live])) is not None:
+        engine.model = t
     engine.store_market_rows = False  # bars/predictions of a path are never read back
     await broker.connect()
     bar_ns = cfg.feed.bar_seconds * NS_PER_SECOND
@@ -153,11 +158,11 @@ def counts(store: PathStore) -> tuple[int, int, int]:
 
 
 async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
-                   keep_curve: bool = False) -> PathResult:
+                   keep_curve: bool = False, tape: bool = True) -> PathResult:
     market = generate(scenario, seed, index, n_symbols, n_bars, warmup_bars(cfg))
     batches = market.batches()
     w = market.warmup
-    d = await drive(cfg, market.symbols, batches[:w], batches[w:])
+    d = await drive(cfg, market.symbols, batches[:w], batches[w:], tape=tape)
     equity = d.equity
     initial = cfg.broker.paper.initial_cash
     s = metrics.summarize(equity, initial, cfg.feed.bar_seconds)
@@ -171,11 +176,13 @@ async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols:
 
 
 def run_chunk(cfg: Config, tasks: list[tuple[str, int]], seed: int, n_symbols: int, n_bars: int,
-              keep_curves: int) -> list[PathResult]:
-    """Worker entry point: a list of (scenario, path index), run one after another on one loop."""
+              keep_curves: int, tape: bool = True) -> list[PathResult]:
+    """Worker entry point: a list of (scenario, path index), run one after another on one loop.
+
+    ``tape=False`` runs the model bar by bar (the reference the tape is tested and benched against)."""
 
     async def go() -> list[PathResult]:
-        return [await run_path(cfg, sc, seed, i, n_symbols, n_bars, i < keep_curves) for sc, i in tasks]
+        return [await run_path(cfg, sc, seed, i, n_symbols, n_bars, i < keep_curves, tape) for sc, i in tasks]
 
     return asyncio.run(go())
 

@@ -114,9 +114,10 @@ class PathMarket:
     def batches(self) -> list[BarBatch]:
         valid = np.ones(len(self.symbols), dtype=bool)
         spy = (470.0 * np.exp(np.cumsum(self.market))).tolist()
-        return [BarBatch(int(self.ts[t]), self.symbols, self.open[t], self.high[t], self.low[t], self.close[t],
-                         self.volume[t], valid, self.bid[t], self.ask[t], {"SPY": spy[t]})
-                for t in range(len(self.ts))]
+        # iterating a matrix yields its row views without a Python-level index per field
+        rows = zip(self.ts.tolist(), self.open, self.high, self.low, self.close, self.volume, self.bid, self.ask, spy)
+        return [BarBatch(ts, self.symbols, o, h, lo, c, v, valid, bid, ask, {"SPY": ref})
+                for ts, o, h, lo, c, v, bid, ask, ref in rows]
 
 
 def symbol_names(k: int) -> tuple[str, ...]:

@@ -161,7 +161,11 @@ async def test_option_chain_poll_to_options_features(fake: FakeAlpaca) -> None:
     assert X[0, eng.names.index("opt_pcr")] == pytest.approx(math.log(3001 / 1001))
     assert X[0, eng.names.index("opt_iv_skew")] == pytest.approx(0.10)
     assert np.isnan(X[1, eng.names.index("opt_pcr")])  # MSFT: no chain polled
+    # open interest, dealer gamma and the unusual flag reach the features too (equal OI: log 1 = 0)
+    assert X[0, eng.names.index("opt_pcr_oi")] == pytest.approx(0.0) and X[0, eng.names.index("opt_gex")] == 0.0
+    assert X[0, eng.names.index("opt_unusual")] == 0.0 and np.isnan(X[1, eng.names.index("opt_gex")])
     fake.fail_paths.add("/v1beta1/options")
     assert not await src.poll("AAPL")
     X = eng.update(hub.attach(batch(now - now % (60 * NS) + 60 * NS), 60 * NS))
     assert np.isnan(X[0, eng.names.index("opt_pcr")])  # a failing chain source reads NaN, not stale values
+    assert np.isnan(X[0, eng.names.index("opt_gex")]) and np.isnan(X[0, eng.names.index("opt_pcr_oi")])

@@ -38,6 +38,12 @@ def test_collector_to_daemon_by_socket_and_drop_dir(tmp_path) -> None:
         assert json.loads(out.stdout.strip().splitlines()[-1]) == {"accepted": 2, "duplicates": 0, "rejected": 0}
         bad = d.call("ingest", lines=["{broken", json.dumps({**LINES[0], "id": "r-9", "text": "SIM02 falls"})])
         assert bad["accepted"] == 1 and bad["rejected"] == 1 and bad["rejected_by_reason"] == {"bad_json": 1}
+        # the same through ``algobotd ctl ingest`` (stdin): the broken line reported by number, the other kept
+        text = json.dumps({**LINES[1], "id": "ctl-1", "symbol": "SIM04"}) + "\n{broken\n"
+        out = subprocess.run([sys.executable, "-m", "algobotd", "ctl", "--socket", str(d.socket), "ingest"], input=text,
+                             cwd=ROOT, capture_output=True, text=True, timeout=60, env=clean_env())
+        assert out.returncode == 1 and out.stdout.startswith("accepted 1  duplicates 0  rejected 1"), out.stderr
+        assert out.stderr.strip() == "line 2: bad_json"
         # drop directory: the collector's atomic file, then a hand-made file with one broken line
         dropped = tmp_path / "dropped.jsonl"
         dropped.write_text(json.dumps({**LINES[0], "id": "dd-1", "symbol": "SIM03"}) + "\n")
@@ -48,7 +54,7 @@ def test_collector_to_daemon_by_socket_and_drop_dir(tmp_path) -> None:
         d.wait_until(lambda: (state / "social" / "done" / "manual.jsonl").exists(), what="drop file picked up")
         st = d.wait_until(lambda: (s := d.call("status")["altdata"])["pending_news"] == 0 and s, what="news attached")
         social = st["sources"]["social"]
-        assert social["ok"] and social["events"] == 4 and social["rejected"] == 2
+        assert social["ok"] and social["events"] == 5 and social["rejected"] == 2  # ctl's reject never left the CLI
         assert "bad_json" in (state / "social" / "rejected" / "manual.jsonl").read_text()
     finally:
         code = d.stop(signal.SIGTERM)
@@ -57,7 +63,7 @@ def test_collector_to_daemon_by_socket_and_drop_dir(tmp_path) -> None:
         rows = con.execute("SELECT news_id, symbols, source, sentiment, scorer FROM news "
                            "WHERE source LIKE 'social:%' ORDER BY news_id").fetchall()
     by_id = {r[0]: r for r in rows}
-    assert len(rows) == 4
+    assert len(rows) == 5 and by_id["social:stocktwits:ctl-1"][1] == "SIM04"
     assert by_id["social:stocktwits:st-1"][3] == pytest.approx(-0.4) and by_id["social:stocktwits:st-1"][4] == "publisher"
     texted = [r for r in rows if r[4] == "lexicon-vader-fin-v1"]
     assert len(texted) == 3 and sorted(r[1] for r in texted) == ["SIM00", "SIM00", "SIM03"]

@@ -11,12 +11,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
+import numpy as np
 import pytest
 
 from algobotd.altdata import edgar
 from algobotd.altdata.edgar import EdgarForm4
 from algobotd.altdata.hub import AltHub
 from algobotd.altdata.sentiment import LexiconScorer
+from algobotd.config import FeaturesConfig
+from algobotd.features.engine import FeatureEngine
+from tests.altdata.conftest import batch
 
 FIX = Path(__file__).parent / "fixtures"
 JPM_CIK, AAPL_CIK = 19617, 320193
@@ -25,6 +30,7 @@ JPM_CIK, AAPL_CIK = 19617, 320193
 class FakeSEC(BaseHTTPRequestHandler):
     requests: ClassVar[list[tuple[str, str]]] = []
     fail = False
+    fail_paths: ClassVar[set[str]] = set()
 
     def log_message(self, *a: object) -> None:
         pass
@@ -34,7 +40,7 @@ class FakeSEC(BaseHTTPRequestHandler):
         FakeSEC.requests.append((self.path, ua))
         if "@" not in ua:  # SEC refuses undeclared clients
             return self._send(403, b"declare your user agent")
-        if FakeSEC.fail:
+        if FakeSEC.fail or self.path in FakeSEC.fail_paths:
             return self._send(503, b"busy")
         p = self.path
         if p == "/files/company_tickers.json":
@@ -43,11 +49,14 @@ class FakeSEC(BaseHTTPRequestHandler):
             return self._send(200, json.dumps(body).encode())
         if p == f"/submissions/CIK{JPM_CIK:010d}.json":
             recent = {"accessionNumber": ["0001127602-24-012345", "0000019617-24-000111"],
-                      "form": ["4", "10-Q"], "primaryDocument": ["xslF345X05/form4.txt", "q.htm"]}
+                      "form": ["4", "10-Q"], "primaryDocument": ["xslF345X05/form4.txt", "q.htm"],
+                      "acceptanceDateTime": ["2024-05-10T20:15:31.000Z", "2024-05-02T16:00:00.000Z"],
+                      "filingDate": ["2024-05-10", "2024-05-02"]}
             return self._send(200, json.dumps({"cik": str(JPM_CIK), "filings": {"recent": recent}}).encode())
         if p == f"/submissions/CIK{AAPL_CIK:010d}.json":
             recent = {"accessionNumber": ["0001214156-24-000007", "0001214156-24-000008"], "form": ["4", "4"],
-                      "primaryDocument": ["xslF345X05/wk-form4.xml", "broken.xml"]}
+                      "primaryDocument": ["xslF345X05/wk-form4.xml", "broken.xml"],
+                      "filingDate": ["2024-04-04", "2024-04-06"]}  # no acceptance time: end of the filing day
             return self._send(200, json.dumps({"cik": str(AAPL_CIK), "filings": {"recent": recent}}).encode())
         if p == f"/Archives/edgar/data/{JPM_CIK}/000112760224012345/form4.txt":
             return self._send(200, (FIX / "form4_director_buy.txt").read_bytes())
@@ -67,7 +76,7 @@ class FakeSEC(BaseHTTPRequestHandler):
 @pytest.fixture
 def sec(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(edgar, "REQUEST_GAP", 0.0)
-    FakeSEC.requests, FakeSEC.fail = [], False
+    FakeSEC.requests, FakeSEC.fail, FakeSEC.fail_paths = [], False, set()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeSEC)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
@@ -98,3 +107,50 @@ async def test_fetch_parse_and_net_buying(sec: str) -> None:
         await asyncio.sleep(0.01)
     assert not task.done() and "503" in hub.sources["sec_form4"].last_error
     task.cancel()
+
+
+def _ns(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso).timestamp()) * 1_000_000_000
+
+
+async def test_filings_reach_the_features_from_their_publication_time(sec: str) -> None:
+    """Form 4 -> hub -> bar batches -> the alternative features, with no look-ahead: a filing counts
+    from the batch in which EDGAR published it (not its trade date); covered symbols read 0 before."""
+    hub = AltHub(LexiconScorer())
+    f = EdgarForm4(hub, ("AAPL", "JPM", "ZZZZ"), "algobot tests ops@example.com", data_url=sec, www_url=sec,
+                   now_ns=lambda: _ns("2024-04-01T12:00:00+00:00"))
+    await f.poll_once()
+    by_symbol = {(x.symbol, x.owner != ""): x for x in hub.pending_insider}
+    jpm, aapl = by_symbol[("JPM", True)], by_symbol[("AAPL", True)]
+    assert jpm.ts == _ns("2024-05-10T20:15:31+00:00") and jpm.net_value == pytest.approx(975_500.0)
+    assert jpm.net_shares > 0 and aapl.net_value < 0 and aapl.net_shares < 0  # withholding (F) nets to 0
+    assert aapl.ts == _ns("2024-04-05T00:00:00-04:00")  # no acceptance time: end of the filing day in New York
+    assert {x.symbol for x in hub.pending_insider if not x.owner} == {"AAPL", "JPM"}  # coverage, not ZZZZ
+    day = 86_400 * 1_000_000_000
+    syms = ("AAPL", "JPM", "ZZZZ")
+    engine = FeatureEngine(FeaturesConfig(), syms)
+    j = engine.names.index("insider_net_value")
+    rows = {}
+    for k in range(60):
+        b = hub.attach(batch(_ns("2024-04-01T00:00:00+00:00") + k * day, syms), day)
+        rows[dt.date(2024, 4, 1) + dt.timedelta(days=k)] = engine.update(b)[:, j].copy()
+    assert rows[dt.date(2024, 4, 1)][:2].tolist() == [0.0, 0.0] and np.isnan(rows[dt.date(2024, 4, 1)][2])
+    assert rows[dt.date(2024, 4, 4)][0] == 0.0 and rows[dt.date(2024, 4, 5)][0] < 0  # published after 4 April
+    assert rows[dt.date(2024, 5, 9)][1] == 0.0  # the purchase of 8 May is not known before its filing ...
+    assert rows[dt.date(2024, 5, 10)][1] == pytest.approx(np.log1p(975.5))  # ... accepted on 10 May
+    assert np.isnan(rows[dt.date(2024, 5, 30)][2])  # not covered (unknown ticker): NaN, never 0
+    assert not hub.pending_insider
+
+
+async def test_a_poll_failing_midway_keeps_the_filings_already_read(sec: str) -> None:
+    """AAPL's filing is parsed (and remembered as seen) before JPM's submissions fail: it is
+    queued for the features all the same, and the next poll does not fetch it again."""
+    hub = AltHub(LexiconScorer())
+    f = EdgarForm4(hub, ("AAPL", "JPM"), "algobot tests ops@example.com", data_url=sec, www_url=sec)
+    FakeSEC.fail_paths = {f"/submissions/CIK{JPM_CIK:010d}.json"}
+    with pytest.raises(httpx.HTTPStatusError, match="503"):
+        await f.poll_once()
+    assert [(x.symbol, x.net_value < 0) for x in hub.pending_insider] == [("AAPL", True)]
+    FakeSEC.fail_paths = set()
+    await f.poll_once()
+    assert sorted(x.symbol for x in hub.pending_insider if x.owner) == ["AAPL", "JPM"]  # AAPL once

@@ -35,6 +35,9 @@ def test_ratios_and_skew_from_greeks() -> None:
     assert m["iv_skew"] == pytest.approx(0.09)
     # dealers long call gamma, short put gamma: (0.05*2000 + 0.03*500 - 0.05*1000 - 0.03*800) * 100 * 100^2 * 1%
     assert m["gamma_exposure"] == pytest.approx((100 + 15 - 50 - 24) * 100 * 100.0)
+    # the event the feature engine consumes carries the same open interest, gamma and flag
+    assert (snap.call_oi, snap.put_oi) == (2500, 1800) and snap.gamma_exposure == m["gamma_exposure"]
+    assert snap.unusual == 0.0
 
 
 def test_skew_without_greeks_uses_strikes_near_5pct_otm() -> None:

@@ -51,6 +51,9 @@ class FakeAlpaca:
         self.auto_fill = True  # market orders fill right after acceptance
         self.announce_new = True  # send the "new" trade update for every accepted order
         self.sip_allowed = False
+        # the next market-data connection is refused at authentication with this message; alpaca-py
+        # 0.44 gives up for good on "insufficient subscription" (its loop returns), at any reconnect
+        self.data_auth_error: str | None = None
         self.history: dict[str, list[dict[str, Any]]] = {}  # symbol -> REST bars (t as iso)
         self.refusing = False
         self.subscriptions: list[dict[str, Any]] = []  # every data subscribe message received
@@ -157,6 +160,11 @@ class FakeAlpaca:
             return
         if feed == "sip" and not self.sip_allowed:
             await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": "insufficient subscription"}]))
+            await ws.close()
+            return
+        if self.data_auth_error is not None:
+            why, self.data_auth_error = self.data_auth_error, None
+            await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": why}]))
             await ws.close()
             return
         await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))

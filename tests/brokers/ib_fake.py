@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -85,6 +86,7 @@ class _Client:
     bars: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
     ticks: dict[int, str] = field(default_factory=dict)
     news: dict[int, str] = field(default_factory=dict)  # reqMktData with news ticks: reqId -> symbol
+    account_updates: bool = False  # subscribed with reqAccountUpdates
     option_stats: dict[int, str] = field(default_factory=dict)  # reqMktData "100,101,106": reqId -> symbol
 
     def send(self, *fields: object) -> None:
@@ -106,6 +108,8 @@ class FakeTWS:
         self.orders: dict[int, FakeOrder] = {}  # by perm id
         self.executions: list[FakeExec] = []
         self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg cost)
+        self.cash = 1_000_000.0  # TotalCashValue: moves with every execution and its commission
+        self.prices: dict[str, float] = {}  # market prices for the portfolio updates (default: avg cost)
         self.clients: list[_Client] = []
         self.history: Callable[[str, str, str, str], list[tuple[int, float, float, float, float, float]] | None] = (
             lambda symbol, end, duration, bar_size: [])
@@ -120,6 +124,9 @@ class FakeTWS:
         # options (issue 10): symbol -> (expirations "YYYYMMDD", strikes); implied vol per (symbol, right, strike)
         self.option_chain: dict[str, tuple[list[str], list[float]]] = {}
         self.option_iv: Callable[[str, str, float], float] = lambda symbol, right, strike: 0.25
+        # per option (symbol, right, strike) -> (model gamma, open interest, day volume)
+        self.option_gamma_oi: Callable[[str, str, float], tuple[float, float, float]] = \
+            lambda symbol, right, strike: (0.02, 0.0, 0.0)
         self._perm = 1000
         self._exec_seq = 0
         self._server: asyncio.AbstractServer | None = None
@@ -215,8 +222,8 @@ class FakeTWS:
         elif mid == 99:  # reqCompletedOrders
             c.send(102)
         elif mid == 6:  # reqAccountUpdates(subscribe, account)
-            for key, val in (("NetLiquidation", "1000000"), ("TotalCashValue", "1000000"), ("BuyingPower", "4000000")):
-                c.send(6, 2, key, val, "USD", self.account)
+            c.account_updates = True
+            self._send_account(c)
             c.send(54, 1, self.account)
         elif mid == 76:  # reqAccountUpdatesMulti: version, reqId, ...
             c.send(74, 1, int(f[2]))
@@ -249,7 +256,9 @@ class FakeTWS:
                 exp, strike, right = f[6], float(f[7]), f[8]
                 local = f"{sym:<6}{exp[2:]}{right}{int(strike * 1000):08d}"
                 c.send(10, req_id, sym, "OPT", exp, strike, right, "SMART", "USD", local, sym, sym,
-                       self._con_id(local), 0.01, "100", "MKT,LMT", "SMART,CBOE", 1, 0, f"{sym} OPT", "", "", "", "",
+                       # conId from a hash: a sum of characters collides across strikes and rights
+                       10_000_000 + zlib.crc32(local.encode()) % 10_000_000, 0.01, "100", "MKT,LMT", "SMART,CBOE",
+                       1, 0, f"{sym} OPT", "", "", "", "",
                        "", "US/Eastern", "", "", "", "", 0, 1, "", "", "", "", "", 1, 1, 1)
             elif sym not in self.unknown_symbols:
                 c.send(10, req_id, sym, "STK", "", 0.0, "", EXCHANGE, "USD", sym, "NMS", "NMS", self._con_id(sym), 0.01,
@@ -263,7 +272,11 @@ class FakeTWS:
                 c.news[int(f[2])] = f[4]
             elif f[5] == "OPT":  # an option: IB's model greeks at once (tick 13), iv from option_iv
                 iv = self.option_iv(f[4], f[8], float(f[7]))
-                c.send(21, int(f[2]), 13, 0, iv, 0.25 if f[8] == "C" else -0.25, 1.0, 0.0, 0.02, 0.1, -0.05, 100.0)
+                gamma, oi, volume = self.option_gamma_oi(f[4], f[8], float(f[7]))
+                c.send(21, int(f[2]), 13, 0, iv, 0.25 if f[8] == "C" else -0.25, 1.0, 0.0, gamma, 0.1, -0.05, 100.0)
+                if "101" in f[16]:  # the contract's open interest: tick 27 (call) / 28 (put)
+                    c.send(2, 6, int(f[2]), 27 if f[8] == "C" else 28, oi)
+                c.send(2, 6, int(f[2]), 8, volume)  # the contract's day volume
             elif "100" in f[16]:  # option volume / open interest / implied vol of an underlying
                 c.option_stats[int(f[2])] = f[4]
         elif mid == 78:  # reqSecDefOptParams: reqId, underlyingSymbol, futFopExchange, secType, conId
@@ -341,19 +354,66 @@ class FakeTWS:
         o.notional += qty * price
         if o.remaining <= 0:
             o.status = "Filled"
+        self._book(o, qty, price, self.commission)
+        # IB's exec ids: a unique id per execution, the last segment counts its corrections
+        e = FakeExec(f"0000e0d5.{0x6542f700 + self._exec_seq:08x}.01.01", o, qty, price, time.time(),
+                     o.filled, o.avg, self.commission)
+        self._publish(e)
+        return e
+
+    def correct(self, e: FakeExec, qty: float | None = None, price: float | None = None,
+                commission: float | None = None) -> FakeExec:
+        """An execution correction: same exec id but a higher last segment (``.01.01`` -> ``.01.02``);
+        the order, position and cash move by the difference. The original stays in the day's
+        executions (reqExecutions returns both)."""
+        o = e.order
+        base, version = e.exec_id.rsplit(".", 1)
+        qty = e.shares if qty is None else qty
+        price = e.price if price is None else price
+        commission = e.commission if commission is None else commission
+        o.filled += qty - e.shares
+        o.notional += qty * price - e.shares * e.price
+        self._book(o, -e.shares, e.price, -e.commission)
+        self._book(o, qty, price, commission)
+        c = FakeExec(f"{base}.{int(version) + 1:02d}", o, qty, price, time.time(), o.filled, o.avg, commission)
+        self._publish(c)
+        return c
+
+    def _book(self, o: FakeOrder, qty: float, price: float, commission: float) -> None:
+        """Position, average cost and cash of ``qty`` shares of ``o`` (negative: take them back)."""
         pos, avg = self.positions.get(o.symbol, (0.0, 0.0))
         signed = qty if o.action == "BUY" else -qty
         new = pos + signed
         avg = (avg * pos + price * signed) / new if new and (pos >= 0) == (signed >= 0) else (avg if new else 0.0)
         self.positions[o.symbol] = (new, avg)
-        e = FakeExec(f"0000e0d5.{o.perm_id:08x}.01.{self._exec_seq:02d}", o, qty, price, time.time(),
-                     o.filled, o.avg, self.commission)
+        self.cash -= signed * price + commission
+
+    def _publish(self, e: FakeExec) -> None:
+        o = e.order
         self.executions.append(e)
         self._broadcast_status(o)
         for c in self.clients:
             if c.client_id == o.client_id:
                 self._send_exec(c, -1, e)
-        return e
+            if c.account_updates:  # TWS refreshes account values every few minutes; the fake at once
+                self._send_account(c)
+
+    def _send_account(self, c: _Client) -> None:
+        value = sum(q * self.prices.get(s, a) for s, (q, a) in self.positions.items())
+        for key, val in (("NetLiquidation", self.cash + value), ("TotalCashValue", self.cash),
+                         ("BuyingPower", 4 * self.cash)):
+            c.send(6, 2, key, val, "USD", self.account)
+        for sym, (q, avg) in self.positions.items():
+            px = self.prices.get(sym, avg)
+            c.send(7, 8, *contract_fields(self._con_id(sym), sym), q, px, q * px, avg, q * (px - avg), 0.0,
+                   self.account)
+
+    def deposit(self, amount: float) -> None:
+        """Cash moves without a trade (a deposit, a withdrawal when negative, a fee)."""
+        self.cash += amount
+        for c in self.clients:
+            if c.account_updates:
+                self._send_account(c)
 
     def push_bar(self, symbol: str, ts: int, o: float, h: float, lo: float, cl: float, v: float) -> int:
         """One 5-second real-time bar (``ts`` = start, epoch seconds) to every subscriber."""

@@ -34,7 +34,7 @@ def test_daemon_reconciles_then_trades_and_stops(fake: FakeAlpaca, tmp_path: Pat
     start = now - now % MINUTE - 30 * MINUTE
     fake.history = {s: [{"t": iso(start + k * MINUTE), "o": 100, "h": 101, "l": 99, "c": 100.5, "v": 1000,
                          "n": 1, "vw": 100} for k in range(30)] for s in ("AAPL", "MSFT")}
-    fake.positions["AAPL"] = [5.0, 100.0]  # held at Alpaca, unknown to a fresh store
+    fake.positions["AAPL"] = [5.0, 100.0]  # held at Alpaca before the daemon ever ran: adopted
     env = dict(cli_env, APCA_API_KEY_ID=fake.key, APCA_API_SECRET_KEY=fake.secret)
     sets = [a for o in [*fake.config_overrides(), 'broker.kind="alpaca"', 'feed.kind="alpaca"',
                         'feed.symbols=["AAPL", "MSFT"]', "feed.warmup_bars=20", 'logging.format="json"']
@@ -61,9 +61,13 @@ def test_daemon_reconciles_then_trades_and_stops(fake: FakeAlpaca, tmp_path: Pat
     assert i_rec < text.index("warm-up done") < text.index('"trading"')
     con = duckdb.connect(str(tmp_path / "algobot.duckdb"), read_only=True)
     assert con.execute("SELECT count(DISTINCT ts) FROM bars").fetchone()[0] == 21  # 20 warm-up + 1 live
-    assert con.execute("SELECT name, value FROM risk_events WHERE kind = 'reconcile'").fetchall() == [("AAPL", 5.0)]
-    assert con.execute("SELECT state FROM trading_state ORDER BY ts DESC LIMIT 1").fetchone()[0] == "REDUCING"
-    assert fake.posted == 0  # REDUCING with nothing of ours to reduce: no orders
+    # a fresh store adopts the account: its position as an opening fill, its cash as the opening balance
+    assert con.execute("SELECT count(*) FROM risk_events WHERE kind = 'reconcile'").fetchone()[0] == 0
+    assert con.execute("SELECT client_order_id, qty, price FROM trades WHERE exec_id LIKE 'adopted:PA0000FAKE:AAPL:%'"
+                       ).fetchall() == [("adopted-AAPL", 5, 100.0)]
+    assert con.execute("SELECT kind, amount, venue_cash FROM cash_events").fetchall() == [("opening", 100_500.0, 100_000.0)]
+    states = {r[0] for r in con.execute("SELECT state FROM trading_state").fetchall()}
+    assert not states & {"REDUCING", "HALTED"}  # nothing differs from the account
 
 
 def test_bench_brokers_alpaca_quick() -> None:

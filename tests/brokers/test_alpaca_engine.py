@@ -187,9 +187,10 @@ async def test_position_changed_outside_is_detected_and_recorded(tmp_path: Path,
         assert ("reconcile", "critical") in alerts
     finally:
         await stop(a, rec)
-    # and at start-up: a difference found by the first pass, HALTED when configured so
+    # and at start-up (a store with books: nothing adopted): a difference found by the first
+    # pass, HALTED when configured so
     fake.positions["AAPL"] = [5.0, 100.0]
-    a, rec = await start(tmp_path / "second", fake, 'broker.on_mismatch="HALTED"')
+    a, rec = await start(tmp_path, fake, 'broker.on_mismatch="HALTED"')
     try:
         assert a.engine.state.state is TradingState.HALTED
         assert rec.last is not None and set(rec.last.position_diffs) == {"AAPL", "MSFT"}
@@ -228,5 +229,99 @@ async def test_external_open_order_adopted_and_unknown_store_order_cancelled(tmp
         assert a.engine.portfolio.position("MSFT").qty == 4  # type: ignore[union-attr]
         await asyncio.sleep(0.5)
         assert a.engine.state.state is TradingState.ACTIVE
+    finally:
+        await stop(a, rec)
+
+
+async def test_fresh_store_adopts_account_cash_and_positions_once(tmp_path: Path, fake: FakeAlpaca) -> None:
+    fake.cash = 40_000.0
+    fake.positions["MSFT"] = [7.0, 102.0]  # held before the daemon ever ran
+    fake.prices["MSFT"] = 99.5
+    venue_equity = 40_000.0 + 7 * 99.5
+    a, rec = await start(tmp_path, fake)
+    try:
+        pf = a.engine.portfolio
+        assert rec.last is not None and rec.last.adopted_positions == {"MSFT": 7} and not rec.last.position_diffs
+        assert rec.last.broker_equity == pytest.approx(venue_equity)
+        assert pf.cash == pytest.approx(40_000.0) and pf.equity == pytest.approx(venue_equity)
+        pos = pf.position("MSFT")
+        assert pos is not None and (pos.qty, pos.avg_cost, pos.last_price) == (7, 102.0, 99.5)
+        assert a.engine.state.state is TradingState.ACTIVE and pf.drawdown == 0.0
+        await prime(a, fake)  # bars at 100: stops measure from the venue's average cost
+        await a.engine.send([order(1)])  # trading on top of the adopted books keeps cash = the venue's
+        await wait_for(lambda: len(fake.orders) == 1)
+        fake.fill("ab-00000001-AAPL", 10, 98.5)
+        await wait_for(lambda: a.engine.fills == 2 and not a.engine.open_orders)
+        assert pf.cash == pytest.approx(fake.cash)
+    finally:
+        await stop(a, rec)
+    a, rec = await start(tmp_path, fake)  # restart: the adoption is replayed, not repeated
+    try:
+        pf = a.engine.portfolio
+        assert rec.last is not None and not rec.last.adopted_positions and not rec.last.position_diffs
+        assert pf.position("MSFT").qty == 7 and pf.position("AAPL").qty == 10  # type: ignore[union-attr]
+        assert pf.cash == pytest.approx(fake.cash)
+        pf.mark_symbol("MSFT", 99.5)
+        pf.mark_symbol("AAPL", 100.0)
+        assert pf.equity == pytest.approx(float(fake.account()["equity"]))
+        assert a.engine.state.state is TradingState.ACTIVE
+        assert a.store.con.execute("SELECT count(*) FROM trades WHERE client_order_id = 'adopted-MSFT'"
+                                   ).fetchone()[0] == 1
+    finally:
+        await stop(a, rec)
+
+
+async def test_data_stream_given_up_by_alpaca_py_is_restarted(tmp_path: Path, fake: FakeAlpaca) -> None:
+    a, rec = await start(tmp_path, fake)
+    try:
+        await prime(a, fake)  # starts the data stream
+        assert isinstance(a.feed, AlpacaFeed) and a.feed._sup is not None
+        subs = len(fake.subscriptions)
+        fake.data_auth_error = "insufficient subscription"  # alpaca-py's loop returns on this, for good
+        fake.drop_streams(refuse=False)
+        await wait_for(lambda: a.feed._sup is not None and a.feed._sup.restarts == 1)  # the task had ended
+        await wait_for(lambda: a.feed.connected and len(fake.subscriptions) > subs)  # a fresh stream resubscribed
+        assert (await prime(a, fake, 3)).valid.all()  # and bars flow again
+    finally:
+        await stop(a, rec)
+
+
+async def test_trading_stream_task_death_is_restarted_and_gap_fill_booked_once(
+        tmp_path: Path, fake: FakeAlpaca, monkeypatch: pytest.MonkeyPatch) -> None:
+    from algobotd.brokers import alpaca as alpaca_broker
+
+    a, rec = await start(tmp_path, fake)
+    try:
+        assert isinstance(a.broker, AlpacaBroker) and a.broker._sup is not None
+        await prime(a, fake)
+        await a.engine.send([order(1)])
+        await wait_for(lambda: a.engine.open_orders["ab-00000001-AAPL"].status is OrderStatus.ACCEPTED)
+        # the socket dies and alpaca-py's own cleanup raises (a broken transport's close can): the
+        # exception escapes its retry loop and ends the task -- nobody inside alpaca-py reconnects
+        original = alpaca_broker._Stream.close
+        calls = []
+
+        async def close_fails_once(self: object) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError("close on a broken transport")
+            await original(self)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(alpaca_broker._Stream, "close", close_fails_once)
+        runs = rec.runs
+        fake.drop_streams(refuse=True)
+        await wait_for(lambda: not a.broker.connected)
+        fake.fill("ab-00000001-AAPL", 10, 98.75)  # at the venue while nobody listens
+        await wait_for(lambda: a.engine.state.state is TradingState.REDUCING)
+        assert a.engine.state.current.actor == DISCONNECT_ACTOR
+        await wait_for(lambda: a.broker._sup is not None and a.broker._sup.restarts >= 1)
+        fake.refusing = False
+        await wait_for(lambda: a.broker.connected and rec.runs > runs)  # reconciled after the restart
+        await wait_for(lambda: a.engine.fills == 1 and not a.engine.open_orders)
+        await asyncio.sleep(0.5)
+        await a.store.flush()
+        assert a.engine.fills == 1 and a.store.con.execute("SELECT count(*) FROM trades").fetchone()[0] == 1
+        assert a.engine.portfolio.position("AAPL").qty == 10  # type: ignore[union-attr]
+        assert a.broker.accepting_orders
     finally:
         await stop(a, rec)

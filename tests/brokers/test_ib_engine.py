@@ -214,7 +214,9 @@ async def test_restart_with_open_order_is_reconciled_not_resubmitted(tmp_path: P
 
 
 async def test_position_changed_outside_is_detected(tmp_path: Path, tws: FakeTWS) -> None:
-    tws.positions["MSFT"] = (25.0, 310.0)  # bought in TWS by hand
+    a, rec = await start(tmp_path, tws)  # a first run: the store now has books (the account's opening)
+    await stop(a, rec)
+    tws.positions["MSFT"] = (25.0, 310.0)  # bought in TWS by hand while the daemon was down
     a, rec = await start(tmp_path, tws)
     try:
         assert rec.last is not None and rec.last.position_diffs == {"MSFT": (0, 25)}
@@ -235,5 +237,113 @@ async def test_external_order_is_adopted(tmp_path: Path, tws: FakeTWS) -> None:
         o = a.engine.open_orders[cid]
         assert (o.request.symbol, o.request.side, o.request.qty, o.request.reason) == ("MSFT", Side.SELL, 5, "external")
         assert tws.placed == []  # adopted, never sent
+    finally:
+        await stop(a, rec)
+
+
+async def test_fresh_store_adopts_account_cash_and_positions_once(tmp_path: Path, tws: FakeTWS) -> None:
+    tws.cash = 50_000.0
+    tws.positions["MSFT"] = (25.0, 102.0)  # held before the daemon ever ran
+    tws.prices["MSFT"] = 99.0
+    venue_equity = 50_000.0 + 25 * 99.0
+    a, rec = await start(tmp_path, tws)
+    try:
+        pf = a.engine.portfolio
+        assert rec.last is not None and rec.last.adopted_positions == {"MSFT": 25} and not rec.last.position_diffs
+        assert rec.last.broker_equity == pytest.approx(venue_equity)
+        assert pf.cash == pytest.approx(50_000.0) and pf.equity == pytest.approx(venue_equity)
+        pos = pf.position("MSFT")
+        assert pos is not None and (pos.qty, pos.avg_cost) == (25, 102.0)
+        assert pf.drawdown == 0.0 and a.engine.day_start_equity == pytest.approx(venue_equity)
+        assert a.engine.state.state is TradingState.ACTIVE  # nothing differs: no REDUCING
+        await prime(a, tws)  # bars at 100: stops measure from the venue's average cost
+        await a.engine.send([order(1)])  # trade on top of the adopted books: cash tracks the venue's
+        await wait_for(lambda: len(tws.placed) == 1)
+        tws.fill(tws.placed[0], 10, 101.25)
+        await wait_for(lambda: a.engine.fills == 2 and not a.engine.open_orders)
+        assert pf.cash == pytest.approx(tws.cash)
+    finally:
+        await stop(a, rec)
+    a, rec = await start(tmp_path, tws)  # restart: replayed once, not adopted again
+    try:
+        pf = a.engine.portfolio
+        assert rec.last is not None and not rec.last.adopted_positions and not rec.last.position_diffs
+        assert pf.cash == pytest.approx(tws.cash)
+        assert pf.position("MSFT").qty == 25 and pf.position("AAPL").qty == 10  # type: ignore[union-attr]
+        pf.mark_symbol("MSFT", 99.0)
+        assert pf.equity == pytest.approx(tws.cash + 25 * 99.0 + 10 * 100.0)
+        assert a.engine.state.state is TradingState.ACTIVE
+        con = a.store.con
+        assert con.execute("SELECT client_order_id, qty, price FROM trades WHERE client_order_id LIKE 'adopted%'"
+                           ).fetchall() == [("adopted-MSFT", 25, 102.0)]
+        assert con.execute("SELECT kind, amount FROM cash_events").fetchall() == [
+            ("opening", pytest.approx(50_000.0 + 25 * 102.0))]  # cash before the opening fill
+    finally:
+        await stop(a, rec)
+
+
+async def test_deposit_is_booked_as_cash_event_once(tmp_path: Path, tws: FakeTWS) -> None:
+    a, rec = await start(tmp_path, tws)
+    try:
+        rec.cash_watch.quiet_seconds = 0.0  # the daemon waits 5 minutes after a fill (IB reports cash late)
+        hwm = a.engine.portfolio.high_water_mark
+        tws.deposit(25_000.0)
+        await wait_for(lambda: any(v.tag == "TotalCashValue" and float(v.value) == tws.cash
+                                   for v in a.broker.ib.accountValues()))
+        first = await rec.run_once()
+        assert first.cash_booked is None  # seen once: not yet booked (a fill may be in flight)
+        second = await rec.run_once()
+        assert second.cash_booked == pytest.approx(25_000.0)
+        assert (await rec.run_once()).cash_booked is None  # booked once
+        pf = a.engine.portfolio
+        assert pf.cash == pytest.approx(tws.cash) and pf.high_water_mark == pytest.approx(hwm + 25_000.0)
+        assert pf.drawdown == 0.0
+    finally:
+        await stop(a, rec)
+    a, rec = await start(tmp_path, tws)
+    try:
+        assert a.engine.portfolio.cash == pytest.approx(tws.cash)
+        assert a.store.con.execute("SELECT kind, amount FROM cash_events ORDER BY ts").fetchall() == [
+            ("opening", pytest.approx(1_000_000.0)), ("deposit", pytest.approx(25_000.0))]
+    finally:
+        await stop(a, rec)
+
+
+async def test_execution_correction_replaces_the_fill_once(tmp_path: Path, tws: FakeTWS) -> None:
+    a, rec = await start(tmp_path, tws)
+    pf = a.engine.portfolio
+    try:
+        await prime(a, tws)
+        await a.engine.send([order(1)])
+        await wait_for(lambda: len(tws.placed) == 1)
+        e1 = tws.fill(tws.placed[0], 10, 101.25)
+        await wait_for(lambda: a.engine.fills == 1 and not a.engine.open_orders)
+        e2 = tws.correct(e1, price=101.0)  # .01.01 -> .01.02: same execution, corrected price
+        assert e2.exec_id == e1.exec_id[:-2] + "02"
+        await wait_for(lambda: a.engine.fills == 3)  # reversal + corrected fill, not a second buy
+        pos = pf.position("AAPL")
+        assert pos is not None and (pos.qty, pos.avg_cost) == (10, 101.0)
+        assert pf.cash == pytest.approx(tws.cash) and pf.commissions == pytest.approx(1.0)
+        connects = tws.connects
+        tws.drop_all()  # after the reconnect reqExecutions returns the original and the correction
+        await wait_for(lambda: tws.connects >= connects + 2 and a.broker.connected and rec.runs >= 2)
+        await asyncio.sleep(0.5)
+        assert a.engine.fills == 3 and pf.position("AAPL").qty == 10  # type: ignore[union-attr]
+    finally:
+        await stop(a, rec)
+    tws.correct(e2, qty=8)  # corrected again (.03) while the daemon is down
+    a, rec = await start(tmp_path, tws)
+    pf = a.engine.portfolio
+    try:
+        assert rec.last is not None and not rec.last.position_diffs
+        pos = pf.position("AAPL")
+        assert pos is not None and (pos.qty, pos.avg_cost) == (8, 101.0)
+        assert pf.cash == pytest.approx(tws.cash)
+        await a.store.flush()
+        rows = a.store.con.execute("SELECT exec_id, side, qty, price FROM trades ORDER BY ts, exec_id").fetchall()
+        base = e1.exec_id[:-3]
+        assert [r[0] for r in rows] == [f"{base}.01", f"{base}.01:reversed", f"{base}.02", f"{base}.02:reversed",
+                                        f"{base}.03"]
+        assert sum((1 if side == "buy" else -1) * q for _, side, q, _ in rows) == 8
     finally:
         await stop(a, rec)

@@ -4,12 +4,18 @@ the synchronous CLI entry point)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ctl_fake_target import FakeTarget
 
+from algobotd.control.cli import run_ctl
 from algobotd.control.server import ControlServer, serve
 
 
@@ -43,3 +49,22 @@ class ServerThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[ServerThread]:
+    """A server on a socket in a fresh short /tmp directory (socket paths are length-limited)."""
+    d = Path(tempfile.mkdtemp(prefix="abl-", dir="/tmp"))
+    srv = ServerThread(d / "ctl.sock")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def ctl(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    """``algobotd ctl`` in-process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = run_ctl(argv, stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()

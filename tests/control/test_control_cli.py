@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import tempfile
@@ -10,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ctl_server_thread import ServerThread
+from ctl_server_thread import ServerThread, ctl, running_server
 
 from algobotd.config import EX_CONFIG
-from algobotd.control.cli import run_ctl
 from algobotd.domain import TradingState
 
 STATUS_KEYS = {
@@ -24,17 +22,8 @@ STATUS_KEYS = {
 
 @pytest.fixture
 def daemon() -> Iterator[ServerThread]:
-    d = Path(tempfile.mkdtemp(prefix="abl-", dir="/tmp"))
-    srv = ServerThread(d / "ctl.sock")
-    yield srv
-    srv.stop()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def ctl(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = run_ctl(argv, stdin=io.StringIO(stdin), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+    with running_server() as srv:
+        yield srv
 
 
 def test_status_json_is_the_status_object(daemon: ServerThread) -> None:

@@ -36,7 +36,7 @@ def test_registry_has_four_families_and_at_least_60_features() -> None:
     assert len(reg) >= 60
     assert {s.family for s in reg} == set(FAMILIES)
     assert all(len(reg.family(f)) >= 5 for f in FAMILIES)
-    allowed = {"bars", "quotes", "trades", "news", "options"}
+    allowed = {"bars", "quotes", "trades", "news", "options", "insider"}
     assert all(i in allowed or i.startswith("ref:") for s in reg for i in s.inputs)
     proxies = [s for s in reg if s.proxy]
     assert proxies and all(s.family == "microstructure" and s.inputs == ("bars",) for s in proxies)
@@ -51,7 +51,7 @@ def test_config_switches_families_and_features_off() -> None:
     assert not any(n.startswith(("news_", "opt_")) for n in eng.names)
     assert eng.alt is None  # a switched-off family is not computed at all
     X = eng.update(random_walk_batches(1, 3)[0])
-    assert X.shape == (3, len(full_registry()) - 7 - 2)
+    assert X.shape == (3, len(full_registry()) - len(full_registry().family("alternative")) - 2)
     with pytest.raises(ConfigError, match="features.disabled"):
         FeatureEngine(FeaturesConfig(disabled=["no_such_feature"]))
 
@@ -112,7 +112,7 @@ def test_batch_symbol_order_does_not_matter() -> None:
     eng_b.add_symbols(batches[0].symbols)
     for b in batches:
         p = _subset(b, perm)
-        p = dataclasses.replace(p, news=b.news, options=b.options,
+        p = dataclasses.replace(p, news=b.news, options=b.options, insider=b.insider,
                                 flow=None if b.flow is None else type(b.flow)(*(np.asarray(a)[perm] for a in (
                                     b.flow.ofi, b.flow.bid_size, b.flow.ask_size, b.flow.buy_volume,
                                     b.flow.sell_volume))))

@@ -46,6 +46,27 @@ def test_rolling_extrema_matches_brute_force_with_ties_most_recent() -> None:
     assert checked > 500
 
 
+def test_recent_scan_of_the_ring_matches_brute_force_with_ties_most_recent() -> None:
+    w, n = 7, 5
+    both = RollingExtrema(w, n, (1.0, -1.0))
+    hist: list[list[float]] = [[] for _ in range(n)]
+    checked = 0
+    for cols, x in _feed(300, n, 9):
+        both.push(cols, np.stack([x, x], axis=1))
+        for i, v in zip(cols, x):
+            hist[i].append(v)
+        for length, (val, age) in zip((3, 5), both.recent(cols, (3, 5))):
+            for k, i in enumerate(cols):
+                h = hist[i][-length:][::-1]  # latest first
+                if len(hist[i]) < length:
+                    assert np.isnan(val[k]).all() and np.isnan(age[k]).all()
+                    continue
+                assert val[k].tolist() == [max(h), min(h)]
+                assert age[k].tolist() == [h.index(max(h)), h.index(min(h))]  # first = most recent
+                checked += 1
+    assert checked > 500
+
+
 def test_rolling_moments_sums_variance_covariance_and_nan_windows() -> None:
     w, n = 6, 4
     m = RollingMoments(w, n, 2, pairs=((0, 1),))
@@ -71,6 +92,39 @@ def test_rolling_moments_sums_variance_covariance_and_nan_windows() -> None:
             else:
                 assert np.isclose(var_y[k], h[:, 1].var(ddof=1), rtol=1e-9)
                 assert np.isclose(cov[k], np.cov(h[:, 0], h[:, 1])[0, 1], rtol=1e-9, atol=1e-12)
+
+
+def test_several_windows_in_one_structure_and_held_rows_equal_separate_structures() -> None:
+    """Windows (3, 6) sharing one ring, fed every symbol with the absent ones held (the
+    engine's path), give the statistics of two one-window structures fed only the present
+    symbols (the plain path), through refreshes and a NaN now and then."""
+    n = 5
+    both = RollingMoments((3, 6), n, 2, pairs=((0, 1),))
+    alone = {3: RollingMoments(3, n, 2, pairs=((0, 1),)), 6: RollingMoments(6, n, 2, pairs=((0, 1),))}
+    g = np.random.default_rng(4)
+    every = np.arange(n)
+    compared = 0
+    for step, (cols, x) in enumerate(_feed(300, n, 5)):
+        y = g.normal(0, 1, cols.size)
+        y[g.random(cols.size) < 0.05] = np.nan
+        rows = np.full((n, 2), np.nan)  # absent symbols' rows hold garbage (NaN here): never used
+        rows[cols] = np.stack([x, y], axis=1)
+        both.push(every, rows, hold=np.setdiff1d(every, cols))
+        for m in alone.values():
+            m.push(cols, rows[cols])
+        if step % 40 == 39:
+            both.refresh()
+            for m in alone.values():
+                m.refresh()
+        st = both.stats(every)
+        for j, w in enumerate((3, 6)):
+            ref = alone[w].stats(every)
+            for got, want in ((st.sum[j], ref.sum), (st.var[j], ref.var), (st.cov[j], ref.cov)):
+                assert np.array_equal(np.isnan(got), np.isnan(want))
+                assert np.allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+                compared += int(np.isfinite(want).sum())
+        assert np.array_equal(both.pushes, alone[6].pushes)
+    assert compared > 1000
 
 
 def test_moments_grow_keeps_old_symbols_and_starts_new_ones_empty() -> None:

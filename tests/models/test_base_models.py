@@ -33,8 +33,11 @@ def test_tabular_model_learns_a_planted_signal(name: str) -> None:
     p = lr.predict(X[1700:])
     assert p.shape == (300,) and np.isfinite(p).all()
     assert _corr(p, y[1700:]) > 0.2
-    if name == "random_forest":  # the fast path equals sklearn's own predict
+    if name in ("random_forest", "lightgbm"):  # the fast path equals the library's own predict
         assert np.allclose(p, lr.est.predict(X[1700:, lr.cols]), rtol=1e-6, atol=1e-9)
+    if name == "hist_gbm":  # early stopping on the given (purged) validation split kept the best prefix
+        staged = [float(np.mean((q - y[1500:1700]) ** 2)) for q in lr.est.staged_predict(X[1500:1700, lr.cols])]
+        assert lr.n_trees == len(staged) and staged[-1] == min(staged) and lr.n_trees <= 40
 
 
 @pytest.mark.parametrize("name", MISSING)
@@ -77,6 +80,29 @@ def test_meta_learner_weights_the_informative_model() -> None:
     P = np.stack([y + g.normal(size=3000), g.normal(size=3000)], axis=1)  # model 0 informative
     meta = Meta.fit(("good", "noise"), P, y)
     assert meta.beta[0] > 5 * abs(meta.beta[1])
+
+
+def test_lightgbm_meta_learner_finds_what_ridge_cannot() -> None:
+    """Model 0 is only informative when model 1 is positive (an interaction): the small LightGBM
+    meta-learner scores better out of sample than ridge, and its projected weight still favours model 0."""
+    g = np.random.default_rng(4)
+    P = g.normal(size=(8000, 2))
+    y = np.where(P[:, 1] > 0, P[:, 0], 0.0) + 0.5 * g.normal(size=8000)
+    fit, test = slice(0, 6000), slice(6000, None)
+    corr = {}
+    for kind in ("ridge", "lightgbm"):
+        meta = Meta.fit(("cond", "gate"), P[fit], y[fit], kind=kind)
+        s = meta.linear(meta.scaler(P[test]), meta.beta)
+        corr[kind] = _corr(s, y[test])
+        assert meta.beta[0] > 3 * abs(meta.beta[1]), kind
+    assert corr["lightgbm"] > corr["ridge"] + 0.05, corr
+    with pytest.raises(ValueError, match="unknown meta-learner"):
+        Meta.fit(("a", "b"), P[:100], y[:100], kind="svm")
+
+
+def test_ensemble_trains_with_the_lightgbm_meta_learner(planted) -> None:
+    b = train(planted, small_spec("lightgbm", "random_forest", meta="lightgbm"))
+    assert b.meta.booster is not None and b.metrics["ensemble"]["ic"] > 0.1
 
 
 def test_adaptive_weights_follow_recent_ic() -> None:

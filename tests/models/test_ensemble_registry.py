@@ -114,6 +114,10 @@ async def test_hot_swap_in_a_running_engine_drops_no_batch(trained, tmp_path: Pa
     assert "lightgbm" in w[0][0] and "cnn" in w[0][0]
     status = rig.engine.model.status()
     assert status["model_id"] == "ens-b" and status["ready"] and "lightgbm" in status["weights"]
+    # every model the daemon installs gets the `models` row `algobotd train` writes, champion flag moved
+    models = await rig.query("SELECT model_id, kind, champion, path, metrics FROM models ORDER BY model_id")
+    assert [(r[0], r[1], r[2]) for r in models] == [("ens-a", "ensemble", False), ("ens-b", "ensemble", True)]
+    assert models[1][3] == str(reg.path("ens-b")) and '"rank_ic"' in models[1][4]
     await rig.close()
 
 
