@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import time
 import uuid
 from pathlib import Path
@@ -69,6 +70,7 @@ async def run_backtest(
     equity: list[float] = []
     bh: list[float] = []
     first: np.ndarray | None = None
+    bh_index, bh_weight = np.empty(0, dtype=np.int64), np.empty(0)
     start_ns = None
     skip_before = _day_ns(dt.date.fromisoformat(start)) if (start and data) else None
     async for batch in a.feed.batches(None):
@@ -79,11 +81,14 @@ async def run_backtest(
         await engine.process(batch)
         await store.keep_up()  # memory stays bounded when the engine outruns the disk
         if first is None:
-            first = pf.last[: len(batch)].copy()  # buy-and-hold enters at the first bar's close
+            # buy-and-hold enters every priced symbol at the first bar's close, equal weights
+            # (a symbol's last price never goes back to NaN, so the set stays the same)
+            first = pf.last[: len(batch)].copy()
+            bh_index = (first > 0).nonzero()[0]
+            bh_weight = 1.0 / first[bh_index] / max(len(bh_index), 1)
             start_ns = batch.ts
         equity.append(pf.equity)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bh.append(float(np.nanmean(pf.last[: len(batch)] / first)))
+        bh.append(float(pf.last[bh_index] @ bh_weight) if len(bh_index) else math.nan)
         if limit is not None and len(equity) >= limit:
             break
     await a.feed.close()

@@ -164,8 +164,9 @@ class Portfolio:
         if self._valued is None:
             marks = self._marks()
             value = self.qty * marks
-            net = float(value.sum())
-            gross = float(np.abs(value).sum())
+            # np.add.reduce is what .sum() runs, without the Python-level wrapper (called per fill)
+            net = float(np.add.reduce(value))
+            gross = float(np.add.reduce(np.abs(value)))
             unrealized = net - float(np.dot(self.qty, self.avg_cost))
             self._valued = (self._cash + net, gross, net, unrealized)
         return self._valued

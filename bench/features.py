@@ -8,8 +8,8 @@ bid/ask quotes, intrabar flow, reference series, news, option snapshots):
 
 - ``incremental``: ``FeatureEngine.update(batch)`` per batch, every feature on, after a
   warm-up of ``--warmup`` batches; symbol-bars/s = symbols x timed batches / seconds.
-  Run twice: every symbol reporting each bar, and 5% of symbols stale each bar (the
-  gather/scatter path).
+  Run twice: every symbol reporting each bar (the rings advance whole slots), and 5% of
+  symbols stale each bar (each symbol's own clock: per-symbol ring rows, stale rows held).
 - ``naive``: at each bar, recompute the same bar-driven features (price/volume and
   microstructure: ``reference.symbol_features``, pandas/numpy windows) for every symbol
   over its last 200 bars, keeping only the newest row. Timed over ``--naive-bars`` bars

@@ -98,11 +98,37 @@ def numpy_reference(seconds: float = 0.5) -> float:
     return calls / (time.perf_counter() - t0) / 1000
 
 
-def in_process(cfg: Config, n: int, tape: bool) -> float:
-    """Paths per second on this core, no pool."""
-    t = time.perf_counter()
-    run_chunk(cfg, tasks_for(n), 1, 20, 252, 0, tape=tape)
-    return n / (time.perf_counter() - t)
+def compare_in_process(cfg: Config, n: int, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """Paths/s on this core, no pool: the model bar by bar (reference) and on the score tape, on the
+    same paths, alternating in blocks of 5 paths so both see the same machine; plus the numpy
+    reference measured between blocks. Returns per-round (bar by bar, tape, numpy k calls/s)."""
+    tasks = tasks_for(n)
+    old, new, ref = [], [], []
+    for _ in range(rounds):
+        spent = {False: 0.0, True: 0.0}
+        refs = []
+        for k in range(0, n, 5):
+            refs.append(numpy_reference(0.05))
+            for tape in (False, True):
+                t = time.perf_counter()
+                run_chunk(cfg, tasks[k : k + 5], 1, 20, 252, 0, tape=tape)
+                spent[tape] += time.perf_counter() - t
+        old.append(n / spent[False])
+        new.append(n / spent[True])
+        ref.append(statistics.median(refs))
+    return old, new, ref
+
+
+def symbol_scaling(cfg: Config, sizes: tuple[int, ...] = (20, 100, 400)) -> list[tuple[int, float]]:
+    """(symbols, ms per path) of one engine run on K symbols: what lockstep could buy. Running P
+    paths of 20 symbols as one engine of 20P symbols costs about the K = 20P figure for all P."""
+    out = []
+    for k in sizes:
+        n = max(3, 60 * 20 // k // 4)
+        t = time.perf_counter()
+        run_chunk(cfg, tasks_for(n), 3, k, 252, 0)
+        out.append((k, 1000 * (time.perf_counter() - t) / n))
+    return out
 
 
 def _noop() -> int:
@@ -134,21 +160,19 @@ def main() -> None:
         print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{base.feed.warmup_bars} warm-up bars), "
               f"full strategy, model {base.model.kind}; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
-        ref = numpy_reference(0.1 if args.quick else 0.5)
-        print(f"reference: fixed numpy workload {ref:.0f}k small-array calls/s")
-        # in-process, one path after another, alternating so both see the same machine
-        m = max(2, n // 4)
+        m = max(5, n // 4)
         rounds = 1 if args.quick else 3
         run_chunk(cfg, [("bull", 0)], 1, 20, 252, 0)  # imports and caches out of the way
-        old, new = [], []
-        for _ in range(rounds):
-            old.append(in_process(cfg, m, tape=False))
-            new.append(in_process(cfg, m, tape=True))
+        old, new, ref = compare_in_process(cfg, m, rounds)
+        print(f"reference: fixed numpy workload {statistics.median(ref):.0f}k small-array calls/s "
+              f"(median of {rounds}, measured between the blocks below)")
         for name, r in (("model bar by bar (reference)", old), ("score tape (default)", new)):
             med = statistics.median(r)
             print(f"in-process, {name:<29}: {med:5.1f} paths/s median, {max(r):5.1f} best of {rounds} "
                   f"({1000 / med:.0f} ms per path, {1e6 / med / bars:.0f} us per bar)")
-        print(f"  score tape / bar by bar: {statistics.median(new) / statistics.median(old):.2f}x (median)")
+        ratios = [b / a for a, b in zip(old, new)]
+        print(f"  score tape / bar by bar, same paths, interleaved: {statistics.median(ratios):.2f}x median, "
+              f"{max(ratios):.2f}x best of {rounds}")
         spec = McSpec(scenarios=SCENARIOS, n=max(1, n // 5), symbols=20, bars=252, seed=1, keep_curves=0)
         startup = pool_startup()
         print(f"process pool start-up (spawn + imports): {startup:.2f}s per run")
@@ -160,6 +184,12 @@ def main() -> None:
                   f"(~{steady:.1f} paths/s without the start-up); target {TARGET:.0f} paths/s is "
                   f"{TARGET / steady:.1f}x away; 10,000 x 5 would take {50_000 / steady / 60:.0f} min")
         if not args.quick:
+            scaling = symbol_scaling(cfg)
+            base_ms = scaling[0][1]
+            print("one engine on more symbols (in-process): the per-batch cost barely grows with symbols")
+            for k, ms in scaling:
+                print(f"  {k:4d} symbols: {ms:6.1f} ms per run = {ms / (k / 20):5.1f} ms per 20 symbols "
+                      f"({base_ms / (ms / (k / 20)):.1f}x cheaper than a 20-symbol run; lockstep's ceiling)")
             k = min(n, 25)
             buckets, phases, per_path = profile(cfg, k)
             print(f"where a path's time goes (cProfile, in-process, {k} paths, {per_path:.0f} ms per profiled path):")

@@ -70,6 +70,61 @@ async def test_writer_batches_and_barrier(tmp_path) -> None:
     assert con.execute("SELECT count(*) FROM trades").fetchone()[0] == 1
 
 
+async def test_coded_symbols_and_block_constants(tmp_path) -> None:
+    """Integer symbol codes (decoded by the store) and per-block constants read back as plain rows."""
+    from algobotd.symbols import SymbolIndex
+
+    w = StoreWriter(tmp_path / "s.duckdb", flush_rows=10_000)
+    with pytest.raises(ValueError, match="symbol_index"):  # codes without names would lose the symbols
+        w.add_columns("predictions", {"symbol": np.array([0]), "prediction": np.ones(1), "confidence": np.ones(1)},
+                      {"ts": NS, "model_id": "m", "weights": "{}", "actual_return": np.nan})
+    with pytest.raises(ValueError, match="columns"):  # a missing column fails at once, not in a retried flush
+        w.add_columns("predictions", {"prediction": np.ones(1)}, {"ts": NS})
+    w.symbol_index = SymbolIndex(["AAA", "BBB", "CCC"])
+    for k, (model, weights) in enumerate((("m1", "{}"), ("m1", "{}"), ("m2", '{"a": 1}'))):
+        w.add_columns("predictions", {"symbol": np.array([2, 0], dtype=np.int32), "prediction": np.array([k, -k], float),
+                                      "confidence": np.array([0.5, 0.25])},
+                      {"ts": (1_700_000_000 + k) * NS, "model_id": model, "weights": weights, "actual_return": np.nan})
+    w.add_columns("predictions", {"symbol": np.array(["BBB"], dtype=object), "prediction": np.array([9.0]),
+                                  "confidence": np.array([1.0]), "actual_return": np.array([0.5])},
+                  {"ts": 1_700_000_009 * NS, "model_id": "m3", "weights": "{}"})  # names next to codes
+    await w.close()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    rows = con.execute("SELECT epoch(ts)::BIGINT, symbol, model_id, prediction, confidence, weights, actual_return "
+                       "FROM predictions").fetchall()
+    assert rows[:6] == [
+        (1_700_000_000, "CCC", "m1", 0.0, 0.5, "{}", rows[0][6]), (1_700_000_000, "AAA", "m1", -0.0, 0.25, "{}", rows[1][6]),
+        (1_700_000_001, "CCC", "m1", 1.0, 0.5, "{}", rows[2][6]), (1_700_000_001, "AAA", "m1", -1.0, 0.25, "{}", rows[3][6]),
+        (1_700_000_002, "CCC", "m2", 2.0, 0.5, '{"a": 1}', rows[4][6]),
+        (1_700_000_002, "AAA", "m2", -2.0, 0.25, '{"a": 1}', rows[5][6]),
+    ]
+    assert all(r[6] is None or np.isnan(r[6]) for r in rows[:6])  # a NaN constant: NaN (DuckDB may read NULL)
+    assert rows[6] == (1_700_000_009, "BBB", "m3", 9.0, 1.0, "{}", 0.5)
+
+
+async def test_order_update_folded_into_its_insert(tmp_path) -> None:
+    """An order opened and updated between two flushes is inserted with its latest status; a
+    re-sent id that the table already holds still gets the update (the insert is ignored)."""
+    w = StoreWriter(tmp_path / "s.duckdb", durable=False, flush_rows=10_000)
+    w.add("orders", order_row("ab-00000001-AAA", 1))
+    await w.flush()
+    w.add("orders", order_row("ab-00000002-AAA", 2))
+    w.update_order(("ab-00000002-AAA", "accepted", 0, 0.0, "B2", "", 1_700_000_001 * NS))
+    w.update_order(("ab-00000002-AAA", "filled", 10, 1.5, "", "", 1_700_000_002 * NS))  # keeps B2
+    await w.flush()
+    w.add("orders", order_row("ab-00000001-AAA", 1))  # already stored: INSERT OR IGNORE skips it
+    w.add("orders", order_row("ab-00000003-AAA", 3))
+    w.update_order(("ab-00000001-AAA", "canceled", 0, 0.0, "B1", "gone", 1_700_000_003 * NS))
+    w.update_order(("ab-00000003-AAA", "accepted", 0, 0.0, "B3", "", 1_700_000_003 * NS))
+    await w.close()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    got = con.execute("SELECT client_order_id, status, filled_qty, avg_fill_price, broker_order_id, status_reason, "
+                      "epoch(updated_at)::BIGINT FROM orders ORDER BY seq").fetchall()
+    assert got == [("ab-00000001-AAA", "canceled", 0, 0.0, "B1", "gone", 1_700_000_003),
+                   ("ab-00000002-AAA", "filled", 10, 1.5, "B2", "", 1_700_000_002),
+                   ("ab-00000003-AAA", "accepted", 0, 0.0, "B3", "", 1_700_000_003)]
+
+
 async def test_non_durable_barrier_does_not_wait(tmp_path) -> None:
     w = StoreWriter(tmp_path / "s.duckdb", durable=False, flush_rows=1000)
     w.add("orders", order_row("ab-00000001-AAA", 1))

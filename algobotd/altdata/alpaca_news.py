@@ -3,7 +3,9 @@
 ``algobotd/feeds/alpaca.py``: subscribe before the task starts, never ``run()``).
 
 A failing REST call or a lost stream marks the source down in the hub (news features NaN, one
-warning); the stream reconnects by itself (alpaca-py) and the hub marks it up again.
+warning); the stream reconnects by itself (alpaca-py), and when alpaca-py gives up (its loop
+returns on "insufficient subscription") the shared ``StreamSupervisor`` starts a fresh one with
+backoff; the hub marks the source up again once it is back.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -21,9 +22,10 @@ from alpaca.data.requests import NewsRequest
 
 from algobotd.altdata.hub import AltHub
 from algobotd.brokers.alpaca_common import (
+    StreamStateMixin,
+    StreamSupervisor,
     api_failure,
     resolve_keys,
-    stop_stream,
     with_timeout,
     ws_params,
 )
@@ -59,29 +61,8 @@ def to_news(m: dict[str, Any], universe: frozenset[str]) -> News | None:
                 source=f"alpaca:{m.get('source') or 'news'}")
 
 
-class _Stream(NewsDataStream):
-    """Reports (dis)connections to the hub and keeps the auth error."""
-
-    def __init__(self, on_state: Callable[[bool, str], None], *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._on_state = on_state
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            self._on_state(False, f"news stream auth: {exc}")
-            raise
-
-    async def _start_ws(self) -> None:
-        await super()._start_ws()
-        self._on_state(True, "")
-
-    async def close(self) -> None:
-        was_up = self._running and self._ws is not None
-        await super().close()
-        if was_up:
-            self._on_state(False, "news stream closed")
+class _Stream(StreamStateMixin, NewsDataStream):
+    """NewsDataStream that reports (dis)connections and keeps the auth error."""
 
 
 class AlpacaNews:
@@ -94,8 +75,7 @@ class AlpacaNews:
         self.universe = frozenset(symbols)
         self.stream_url, self.live = stream_url, live
         self._keys = resolve_keys(acfg)
-        self._stream: _Stream | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._sup: StreamSupervisor | None = None  # the news stream, restarted when alpaca-py gives up
         self._closing = False
         self.connected = False
         hub.source(NAME, "news")
@@ -126,12 +106,14 @@ class AlpacaNews:
 
     # --- live -------------------------------------------------------------------------------------
 
-    def _on_state(self, up: bool, why: str) -> None:
+    def _on_state(self, up: bool) -> None:
         self.connected = up
         if up:
             self.hub.mark_ok(NAME)
         elif not self._closing:
-            self.hub.mark_failed(NAME, why or "news stream lost; alpaca-py reconnects")
+            stream = self._sup.stream if self._sup is not None else None
+            auth = getattr(stream, "auth_error", None)
+            self.hub.mark_failed(NAME, f"news stream auth: {auth}" if auth else "news stream lost; reconnecting")
 
     async def _on_news(self, m: Any) -> None:
         item = to_news(m if isinstance(m, dict) else dict(m), self.universe)
@@ -144,16 +126,22 @@ class AlpacaNews:
         self.hub.add_news([item], NAME)
 
     async def start(self) -> None:
-        if not self.live or self._task is not None:
+        if not self.live or self._sup is not None:
             return
+        self._closing = False
+        self._sup = StreamSupervisor("alpaca-news-stream", self._new_stream, lambda: self._on_state(False),
+                                     (self.acfg.reconnect_initial_seconds, self.acfg.reconnect_max_seconds))
+        self._sup.start()
+        self._sup.supervise()  # a news outage is no start-up failure: NaN features until it is back
+
+    def _new_stream(self) -> _Stream:
         key, secret = self._keys
         s = _Stream(self._on_state, key, secret, raw_data=True, url_override=self.stream_url or None,
                     websocket_params=ws_params(self.acfg))
         s._reconnect_min_backoff, s._reconnect_max_backoff = (self.acfg.reconnect_initial_seconds,
                                                               self.acfg.reconnect_max_seconds)
         s.subscribe_news(self._on_news, *self.symbols)  # before the task: see module docstring
-        self._stream = s
-        self._task = asyncio.get_running_loop().create_task(s._run_forever(), name="alpaca-news-stream")
+        return s
 
     async def wait_connected(self, timeout: float = 10.0) -> bool:
         end = time.monotonic() + timeout
@@ -163,5 +151,7 @@ class AlpacaNews:
 
     async def close(self) -> None:
         self._closing = True
-        await stop_stream(self._stream, self._task)
+        if self._sup is not None:
+            await self._sup.close()
+            self._sup = None
         self.connected = False

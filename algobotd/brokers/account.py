@@ -1,7 +1,7 @@
 """The engine's books from the venue account: opening balance, adopted positions, cash flows.
 
 Without this the engine would size from ``broker.paper.initial_cash`` and its own fills,
-whatever the account holds. Three rules, all recorded so that a restart replays them:
+whatever the account holds. The rules, all recorded so that a restart replays them:
 
 * **Opening** (a store with no trades, orders or cash events meets a venue for the first
   time, :func:`adopt_account`): every position the account already holds becomes one opening
@@ -17,9 +17,14 @@ whatever the account holds. Three rules, all recorded so that a restart replays 
   seen by two passes, it is cash that moved without a trade (deposit, withdrawal, fee,
   dividend, interest): it is recorded as a ``cash_events`` row (``deposit`` / ``withdrawal``),
   applied to the portfolio as a cash flow (no P&L: the high-water mark and the day's start
-  move with it) and reported as an engine event and a log warning. The quiet period is there
-  because venues report cash later than fills (IB's account values refresh every few
-  minutes): a fill just booked must not look like a withdrawal.
+  move with it). The quiet period is there because venues report cash later than fills (IB's
+  account values refresh every few minutes): a fill just booked must not look like a
+  withdrawal. A commission or a round trip our books missed looks exactly like such a flow,
+  so every booking is also a ``risk_events`` row (kind ``cash``) and an operator alert.
+* **No opening yet** (a store with books but no cash event: written before cash events
+  existed, or adopted while the venue reported no cash): the first pass with every position
+  in agreement opens the books at the venue's cash (:func:`open_books`), rather than sizing
+  from ``broker.paper.initial_cash`` until a quiet period that active trading never gives.
 * **Restart** (:func:`apply_restored_cash`): the cash base is the last opening plus the flows
   after it (see ``RestoredState.cash_base``), in place of ``broker.paper.initial_cash``.
 
@@ -48,9 +53,25 @@ ADOPTED = "adopted"
 CASH_TOLERANCE = 0.01  # USD: below this, venue and books agree (float rounding of many fills)
 
 
+def raise_alert(engine: Engine, ts: int, level: str, message: str, **fields: object) -> None:
+    """An operator alert (kind ``reconcile``) through the alerts outbox of the store."""
+    try:
+        from algobotd.ops.alerts import alert_row
+    except ImportError:  # alerts not built into this checkout: the risk_events row remains
+        return
+    engine.store.add("alerts", alert_row("reconcile", level, message, raised_ns=ts, **fields))
+
+
 def record_cash_event(engine: Engine, ts: int, account: str, kind: str, amount: float, venue_cash: float | None,
                       note: str) -> None:
+    """Cash the books took from the venue without a fill: stored, and told to the operator.
+
+    A deposit is indistinguishable here from a fill or commission our books missed, so every
+    such booking is a risk event and an alert (the opening one at ``info``), never only a log line."""
     engine.store.add("cash_events", (ts, account, kind, float(amount), venue_cash, note))
+    engine.store.add("risk_events", (ts, "cash", kind, float(amount), None, engine.state.state.value, note))
+    raise_alert(engine, ts, "info" if kind == OPENING else "warning", note, account=account, cash_kind=kind,
+                amount=float(amount), venue_cash=venue_cash)
     engine.record_event(ts, "cash", note)
 
 
@@ -65,11 +86,12 @@ def apply_restored_cash(engine: Engine, restored: RestoredState) -> None:
         engine.day_start_equity = pf.equity
 
 
-def adopt_account(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport) -> None:
+def adopt_account(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport) -> bool:
     """Fresh store: the venue account's positions and cash become the engine's books (see above).
 
     Runs inside a reconciliation pass, after the venue's open orders were adopted and their fills
-    booked, so only what those fills do not explain is adopted as a position.
+    booked, so only what those fills do not explain is adopted as a position. Returns whether the
+    cash was opened too (False: the venue did not report it; the CashWatch opens it later).
     """
     pf = engine.portfolio
     account = snap.account or "account"
@@ -90,24 +112,32 @@ def adopt_account(engine: Engine, snap: BrokerSnapshot, report: ReconcileReport)
         engine.on_broker_event(Fill(f"{ADOPTED}:{account}:{sym}:{snap.ts}", cid, sym, side, abs(delta), price, 0.0,
                                     snap.ts))
         report.adopted_positions[sym] = delta
+    return open_books(engine, snap, f"{len(report.adopted_positions)} position(s) adopted at the venue's average cost")
+
+
+def open_books(engine: Engine, snap: BrokerSnapshot, why: str) -> bool:
+    """The venue's cash becomes ours: an ``opening`` cash event (the cash before our fills), and
+    the high-water mark and the day's start begin afresh at the equity marked at the venue's prices."""
+    pf = engine.portfolio
+    account = snap.account or "account"
     for sym, price in snap.prices.items():
         pf.mark_symbol(sym, price)  # value them at the venue's prices, not at their cost
-    if snap.cash is not None:
-        base = snap.cash - (pf.cash - pf.initial_cash)  # cash before the fills, so that ours == the venue's
-        pf.apply_cash_flow(base - pf.initial_cash)
-        record_cash_event(engine, snap.ts, account, OPENING, base, snap.cash,
-                          f"opening from {account}: cash {snap.cash:,.2f}, "
-                          f"{len(report.adopted_positions)} position(s) adopted at the venue's average cost")
-    else:
-        log.warning("the venue did not report the account's cash: the books keep broker.paper.initial_cash",
-                    account=account, cash=round(pf.cash, 2))
+    if snap.cash is None:
+        log.warning("the venue did not report the account's cash: the books keep broker.paper.initial_cash "
+                    "until it does", account=account, cash=round(pf.cash, 2))
+        return False
+    base = snap.cash - (pf.cash - pf.initial_cash)  # cash before the fills, so that ours == the venue's
+    pf.apply_cash_flow(base - pf.initial_cash)
+    record_cash_event(engine, snap.ts, account, OPENING, base, snap.cash,
+                      f"opening from {account}: cash {snap.cash:,.2f}; {why}")
     pf.reset_hwm(pf.equity)
     engine.day_start_equity = pf.equity
     a = pf.account(snap.ts)
     engine.store.add("equity", (snap.ts, a.equity, a.cash, a.gross_exposure, a.net_exposure, a.realized_pnl,
                                 a.unrealized_pnl, a.commissions, a.high_water_mark, a.drawdown))
-    log.info("books adopted from the venue account", account=account, cash=round(pf.cash, 2),
-             equity=round(pf.equity, 2), venue_equity=snap.equity, positions=report.adopted_positions)
+    log.info("books opened from the venue account", account=account, cash=round(pf.cash, 2),
+             equity=round(pf.equity, 2), venue_equity=snap.equity, why=why)
+    return True
 
 
 def _adoption_price(engine: Engine, snap: BrokerSnapshot, sym: str) -> float | None:
@@ -125,8 +155,12 @@ def _last(engine: Engine, sym: str) -> float | None:
 class CashWatch:
     """Cash that moved at the venue without a fill (see the module docstring): confirmed, then booked."""
 
-    def __init__(self, quiet_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, quiet_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 needs_opening: bool = False) -> None:
         self.quiet_seconds = quiet_seconds
+        # books without an opening balance (a store from before cash events, or an adoption the
+        # venue told no cash): the first pass with every position in agreement opens them
+        self.needs_opening = needs_opening
         self._clock = clock
         self._fills = -1
         self._quiet_since = 0.0
@@ -139,6 +173,10 @@ class CashWatch:
             self._fills, self._quiet_since, self._pending = engine.fills, now, None
         if snap.cash is None or not positions_agree:
             self._pending = None
+            return None
+        if self.needs_opening:
+            self.needs_opening = not open_books(engine, snap, "the books had no opening balance (a store from "
+                                                              "before cash events): our fills replayed on the venue's cash")
             return None
         diff = snap.cash - engine.portfolio.cash
         if abs(diff) <= CASH_TOLERANCE:
@@ -157,7 +195,8 @@ class CashWatch:
         engine.portfolio.apply_cash_flow(diff)
         engine.day_start_equity += diff  # no P&L: the day's loss must not see it
         record_cash_event(engine, snap.ts, snap.account, kind, diff, snap.cash,
-                          f"{kind} of {abs(diff):,.2f} at {snap.account or 'the venue'}: cash moved with every "
-                          f"position in agreement and no fill booked")
+                          f"{kind} of {abs(diff):,.2f} at {snap.account or 'the venue'} (venue cash "
+                          f"{snap.cash:,.2f}): cash moved with every position in agreement and no fill booked; "
+                          f"a commission or fill our books missed would look the same")
         log.warning("venue cash moved without a fill: booked", kind=kind, amount=round(diff, 2))
         return diff

@@ -59,8 +59,9 @@ def resolve_keys(cfg: AlpacaConfig) -> tuple[str, str]:
 class StreamStateMixin:
     """For alpaca-py's websocket streams: report (re)connections and keep the auth error.
 
-    Mixed in front of TradingStream / StockDataStream; ``on_state(True|False)`` fires when the
-    socket is up after authentication and when an open socket closes.
+    Mixed in front of TradingStream / StockDataStream / NewsDataStream; ``on_state(True)``
+    fires when the socket is up after authentication, ``on_state(False)`` when an open socket
+    closes and when authentication fails (``auth_error`` says why; owners handle repeats).
     """
 
     def __init__(self, on_state: Callable[[bool], None], *args: Any, **kw: Any) -> None:
@@ -73,6 +74,7 @@ class StreamStateMixin:
             await super()._auth()  # type: ignore[misc]
         except ValueError as exc:  # keep the reason; the adapters turn it into BrokerError("auth")
             self.auth_error = str(exc)
+            self._on_state(False)
             raise
 
     async def _start_ws(self) -> None:
@@ -137,23 +139,24 @@ class StreamSupervisor:
             why = "returned" if task.cancelled() or task.exception() is None else repr(task.exception())
             if time.monotonic() - self._started > 2 * self.backoff[1]:
                 attempt = 0  # it ran fine for a while: start the backoff over
-            delay = backoff_seconds(attempt, *self.backoff)
-            attempt += 1
-            log.warning("alpaca stream ended; restarting it", stream=self.name, why=why, attempt=attempt,
-                        delay=round(delay, 2))
+            log.warning("alpaca stream ended; restarting it", stream=self.name, why=why)
             self._on_lost()
             try:
                 await self.stream.close()  # whatever socket the dead loop left behind
             except Exception as exc:
                 log.debug("closing the ended stream failed", stream=self.name, error=repr(exc))
-            await asyncio.sleep(delay)
-            if self._closing:
-                return
-            try:
-                self.start()
-            except Exception:  # the old task stays done: the loop backs off and tries again
-                log.exception("restarting an alpaca stream failed", stream=self.name)
-                continue
+            while True:  # until a fresh stream runs: every failed start waits longer
+                delay = backoff_seconds(attempt, *self.backoff)
+                attempt += 1
+                await asyncio.sleep(delay)
+                if self._closing:
+                    return
+                try:
+                    self.start()
+                    break
+                except Exception:
+                    log.exception("restarting an alpaca stream failed", stream=self.name, attempt=attempt,
+                                  delay=round(delay, 2))
             self.restarts += 1
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -287,15 +288,30 @@ class IBBroker:
                 self._known.add(ref)  # an order of ours the store may have lost: never resend
             if t.order.orderId > 0:
                 self._ids.next = max(self._ids.next, t.order.orderId + 1)
-        fills = await self.ib.reqExecutionsAsync(ExecutionFilter(clientId=self.session.client_id))
-        for f in sorted(fills, key=_exec_order):
+        for f in await self._executions():
             self._ids.next = max(self._ids.next, f.execution.orderId + 1)
             if self._ours(f.execution.orderRef):
                 self._flush_exec(f.execution.execId)
-                self._emit_fill(self.ib.wrapper.fills.get(f.execution.execId, f))  # wrapper's has the commission
+                self._emit_fill(f)
         for t in self.ib.trades():
             if t.order.orderRef in self._known:
                 self._on_status(t)
+
+    async def _executions(self) -> list[IBFill]:
+        """The day's executions of this client, an original before its correction, each with its
+        commission: TWS sends a commission report a moment after its execution, and a fill booked
+        without it would never get it (its exec id is booked; the report is then dropped). Waits
+        up to ``commission_wait_seconds`` for the reports of executions not booked yet, as the
+        live path does (booked ones are past helping: no pass waits for them again)."""
+        got = await self.ib.reqExecutionsAsync(ExecutionFilter(clientId=self.session.client_id))
+        deadline = time.monotonic() + self.cfg.commission_wait_seconds
+        while True:
+            # the wrapper's copy is the one its commission report updates
+            fills = [self.ib.wrapper.fills.get(f.execution.execId, f) for f in got]
+            if time.monotonic() >= deadline or all(
+                    f.commissionReport.execId or self._execs.booked(f.execution.execId) for f in fills):
+                return sorted(fills, key=_exec_order)
+            await asyncio.sleep(0.02)
 
     async def snapshot(self, since_ns: int) -> BrokerSnapshot:
         """What IB knows now: open orders, today's executions since ``since_ns``, positions, cash."""
@@ -303,7 +319,7 @@ class IBBroker:
             raise BrokerError("disconnected", "IB snapshot while disconnected")
         now = self._clock()
         open_trades = await self.ib.reqAllOpenOrdersAsync()  # other clients' and TWS's too: adopted as external
-        fills = await self.ib.reqExecutionsAsync(ExecutionFilter(clientId=self.session.client_id))
+        fills = await self._executions()
         positions = await self.ib.reqPositionsAsync()
         done = [t for t in self.ib.trades() if t.isDone() and self._ours(t.order.orderRef)]
         orders = [to_broker_order(t) for t in (*open_trades, *done)]
@@ -318,8 +334,8 @@ class IBBroker:
         prices = {p.contract.symbol: float(p.marketPrice) for p in self.ib.portfolio(self.cfg.account)
                   if p.position and p.marketPrice > 0}
         our: list[Fill] = []
-        for f in sorted(fills, key=_exec_order):  # an original before its correction
-            booked, shares = self._execs.book(to_fill(self.ib.wrapper.fills.get(f.execution.execId, f)))
+        for f in fills:
+            booked, shares = self._execs.book(to_fill(f))
             our += booked
             coid = f.execution.orderRef
             if coid:  # counted once per execution, by whichever path books it first

@@ -69,6 +69,11 @@ class ExecutionBook:
             if version >= self._booked.get(base, (-1, f))[0]:
                 self._booked[base] = (version, f)
 
+    def booked(self, exec_id: str) -> bool:
+        """Whether this execution report (or a later version of it) has been booked already."""
+        base, version = exec_version(exec_id)
+        return version <= self._booked.get(base, (-1, None))[0]
+
     def book(self, fill: Fill) -> tuple[list[Fill], int]:
         """The fills to book for one IB execution report, and the change of the order's filled shares."""
         base, version = exec_version(fill.exec_id)

@@ -55,9 +55,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from algobotd.brokers.account import CashWatch, adopt_account
+from algobotd.brokers.account import CashWatch, adopt_account, raise_alert
 from algobotd.brokers.base import Broker
-from algobotd.store.restore import has_books
+from algobotd.store.restore import has_books, has_cash_events
 from algobotd.domain import (
     NS_PER_SECOND,
     Fill,
@@ -260,8 +260,8 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
         if follow is not None:
             for cid in report.adopted:
                 follow(cid)
-        if adopt and not attempt:
-            adopt_account(engine, snap, report)
+        if adopt and not attempt and adopt_account(engine, snap, report) and cash_watch is not None:
+            cash_watch.needs_opening = False
         diffs = _position_diffs(engine, snap)
         if not diffs:
             break
@@ -283,7 +283,8 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
         msg = f"positions differ from the broker beyond {tolerance} shares: " + ", ".join(
             f"{s} ours {a} broker {b}" for s, (a, b) in diffs.items())
         if new:
-            _alert(engine, snap.ts, msg, diffs)
+            raise_alert(engine, snap.ts, "critical", msg,
+                        positions={s: {"ours": a, "broker": b} for s, (a, b) in diffs.items()})
         change = engine.state.escalate(on_mismatch, msg, RECONCILE_ACTOR, snap.ts)
         if await engine.set_state(change):  # flushes: the alert and risk rows are durable too
             report.escalated_to = on_mismatch
@@ -292,15 +293,6 @@ async def reconcile(engine: Engine, broker: ReconcilableBroker, *, tolerance: in
     await engine.store.flush()
     log.info("reconciled", summary=report.summary())
     return report
-
-
-def _alert(engine: Engine, ts: int, msg: str, diffs: dict[str, tuple[int, int]]) -> None:
-    try:
-        from algobotd.ops.alerts import alert_row
-    except ImportError:  # alerts not built into this checkout: the risk_events row remains
-        return
-    engine.store.add("alerts", alert_row("reconcile", "critical", msg, raised_ns=ts,
-                                         positions={s: {"ours": a, "broker": b} for s, (a, b) in diffs.items()}))
 
 
 class Reconciler:
@@ -420,7 +412,9 @@ async def start_reconciliation(engine: Engine, broker: Broker, cfg: Config,
     b = cfg.broker
     rec = Reconciler(engine, broker, tolerance=b.position_tolerance,  # type: ignore[arg-type]
                      on_mismatch=TradingState(b.on_mismatch), lookback_hours=b.fills_lookback_hours, lock=lock)
-    # a store without books meets the account: its cash and positions become ours (account.py)
+    # a store without books meets the account: its cash and positions become ours; books without
+    # an opening balance take the venue's cash once positions agree (account.py)
+    rec.cash_watch.needs_opening = not has_cash_events(engine.store.con)
     report = await rec.run_once(adopt=not has_books(engine.store.con))
     log.info("start-up reconciliation done", summary=report.summary())
     # sizing uses the engine's books; a store with history keeps them (differences are recorded

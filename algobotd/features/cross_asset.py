@@ -22,6 +22,8 @@ PCT_WINDOW = 120  # bars of history behind the percentile features
 RV_WINDOW = 20
 LEVEL_DEPTH = PCT_WINDOW + 1
 RET_LAGS = (5, 20, 60)
+_FIRST = np.array([0])  # the single column of the one-series rings
+_BACK = np.arange(PCT_WINDOW)  # 0 = the latest value
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class CrossAsset:
         self.col = {n: j for j, n in enumerate(self.names)}
         k = len(self.names)
         self.levels = LagRing(LEVEL_DEPTH, k)
+        self._all, self._lags = np.arange(k), np.array((0, 1, *RET_LAGS))[:, None]
         self.returns = RollingMoments(RV_WINDOW, k, 1)
         self.rv_hist = LagRing(PCT_WINDOW, 1)
         self.curve_hist = LagRing(21, 1)
@@ -102,24 +105,23 @@ class CrossAsset:
         """Share of the last PCT_WINDOW values of a ring column that are <= the latest one."""
         if n_seen < PCT_WINDOW:
             return np.nan
-        last = ring[(n_seen - 1 - np.arange(PCT_WINDOW)) % ring.size]  # last[0] is the latest
+        last = ring[(n_seen - 1 - _BACK) % ring.size]  # last[0] is the latest
         return float(np.mean(last <= last[0])) if np.isfinite(last).all() else np.nan
 
     def step_market(self, refs: dict[str, float]) -> None:
         """Advance the reference series present in this batch (called once per batch)."""
         vals = np.array([refs.get(n, np.nan) for n in self.names], dtype=float)
         ok = np.isfinite(vals) & (vals > 0)
-        self.dropped += int(np.sum(~ok & np.array([n in refs for n in self.names], dtype=bool)))
-        self.missing = tuple(n for n, good in zip(self.names, ok) if not good)
+        good = ok.tolist()  # a few series: plain Python beats numpy calls on 7-element arrays
+        self.dropped += sum(1 for n, g in zip(self.names, good) if not g and n in refs)
+        self.missing = tuple(n for n, g in zip(self.names, good) if not g)
         present = np.flatnonzero(ok)
-        prev = self.levels.ago(present, 0)
         self.levels.push(present, vals[present])
-        self.returns.push(present, np.log(vals[present] / prev)[:, None])
+        # one gather per batch after the push: lag 1 is each present series' previous level
+        lv = self.levels.ago(self._all, self._lags)
+        self.returns.push(present, np.log(vals[present] / lv[1][present])[:, None])
         self.last[present] = vals[present]
-        k = len(self.names)
-        lv = self.levels.ago(np.arange(k), np.array((0, *RET_LAGS))[:, None])  # one gather per batch
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self._rets = {lag: np.log(lv[0] / lv[i + 1]) for i, lag in enumerate(RET_LAGS)}
+        self._rets = {lag: np.log(lv[0] / lv[i + 2]) for i, lag in enumerate(RET_LAGS)}  # engine: errstate
         roles, m = self.roles, self.market
         vix = self.col.get(roles.vol_index)
         if vix is not None:
@@ -128,9 +130,10 @@ class CrossAsset:
             m["vix_chg_5"] = self._ret(roles.vol_index, 5)
         idx = self.col.get(roles.index)
         if idx is not None:
+            rv = self.returns.std(np.array([idx]), 0)
             if ok[idx]:
-                self.rv_hist.push(np.array([0]), self.returns.std(np.array([idx]), 0))
-            m["idx_rv_20"] = float(self.returns.std(np.array([idx]), 0)[0])
+                self.rv_hist.push(_FIRST, rv)
+            m["idx_rv_20"] = float(rv[0])
             m["idx_rv_pct_120"] = self._pct(self.rv_hist.ring[:, 0], int(self.rv_hist.pushes[0]))
             m["idx_ret_5"] = self._ret(roles.index, 5)
             m["idx_ret_20"] = self._ret(roles.index, 20)
@@ -139,9 +142,9 @@ class CrossAsset:
         if lo is not None and sh is not None:
             a, b = self.last[lo], self.last[sh]
             slope = a - b if roles.curve_kind == "rate" else float(np.log(a / b))
-        self.curve_hist.push(np.array([0]), np.array([slope]))
+        self.curve_hist.push(_FIRST, np.array([slope]))
         m["yc_slope"] = slope
-        m["yc_slope_chg_20"] = float(slope - self.curve_hist.ago(np.array([0]), 20)[0])
+        m["yc_slope_chg_20"] = float(slope - self.curve_hist.ago(_FIRST, 20)[0])
         m["usd_mom_5"] = self._ret(roles.dollar, 5)
         m["usd_mom_20"] = self._ret(roles.dollar, 20)
         idx_20, idx_60 = self._ret(roles.index, 20), self._ret(roles.index, 60)

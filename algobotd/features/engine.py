@@ -5,7 +5,7 @@ State lives in arrays indexed by symbol and advances in O(1) per symbol and feat
 bar advance; a stale symbol keeps its state and its row of ``X`` stays as it was
 (``stale`` says so). Every batch updates all symbols at once and then puts the stale
 ones' state back (``hold``): O(stale) fix-ups instead of gathering and scattering the
-whole state, so a few stale symbols cost next to nothing. A feature is NaN until its window is full; ``ready`` is True once a
+whole state. A feature is NaN until its window is full; ``ready`` is True once a
 symbol has seen enough bars for every bar-only feature. New symbols in a batch grow
 every array. Bad bars are dropped at the edge and counted in ``dropped``.
 """
@@ -171,12 +171,15 @@ class FeatureEngine:
         o, h, l, c, v = (np.asarray(a, dtype=float) for a in (b.open, b.high, b.low, b.close, b.volume))
         valid = np.zeros(self.X.shape[0], dtype=bool)
         valid[: len(b.valid)] = b.valid
-        bad = np.zeros_like(valid)
-        for reason, mask in bar_problems(o, h, l, c, v).items():
-            hit = mask & valid[: mask.size]
-            self._count(reason, int(hit.sum()))
-            bad[: hit.size] |= hit
-        valid &= ~bad
+        problems = bar_problems(o, h, l, c, v)
+        masks = list(problems.values())
+        if (np.logical_or.reduce(masks) & valid[: o.size]).any():  # rare: count by reason
+            bad = np.zeros_like(valid)
+            for reason, mask in problems.items():
+                hit = mask & valid[: mask.size]
+                self._count(reason, int(hit.sum()))
+                bad[: hit.size] |= hit
+            valid &= ~bad
         if self._cols.size != valid.size:
             self._cols = np.arange(valid.size)
         cols, hold = self._cols, np.flatnonzero(~valid)  # every symbol; the stale ones held

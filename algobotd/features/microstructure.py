@@ -26,7 +26,7 @@ PROFILE_WINDOW = 20
 OFI, TDIFF, TSUM, BVC, V, CS, DC, DC_LAG, LNHL2, ABSR, DV = range(11)
 PAIR_DC = 0
 # Long window (60):
-SPREAD, L_ABSR, L_DV, L_R, L_KX = range(5)
+SPREAD, L_KX, L_ABSR, L_DV, L_R = range(5)
 PAIR_KYLE = 0
 _CS_K = 3.0 - 2.0 * math.sqrt(2.0)
 
@@ -59,9 +59,11 @@ def specs() -> list[FeatureSpec]:
     ]
 
 
-def corwin_schultz(h: np.ndarray, l: np.ndarray, h_prev: np.ndarray, l_prev: np.ndarray) -> np.ndarray:
-    """Two-bar Corwin-Schultz spread estimate, floored at 0 (NaN without a previous bar)."""
-    beta = np.log(h / l) ** 2 + np.log(h_prev / l_prev) ** 2
+def corwin_schultz(h: np.ndarray, l: np.ndarray, h_prev: np.ndarray, l_prev: np.ndarray,
+                   range2: np.ndarray, range2_prev: np.ndarray) -> np.ndarray:
+    """Two-bar Corwin-Schultz spread estimate, floored at 0 (NaN without a previous bar).
+    ``range2`` is log(h / l) ** 2 of each bar (the Parkinson series: computed once per bar)."""
+    beta = range2 + range2_prev
     gamma = np.log(np.maximum(h, h_prev) / np.minimum(l, l_prev)) ** 2
     alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _CS_K - np.sqrt(gamma / _CS_K)
     s = 2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha))
@@ -72,7 +74,7 @@ class Microstructure:
     def __init__(self, n_symbols: int) -> None:
         self.short = RollingMoments(20, n_symbols, 11, pairs=((DC, DC_LAG),))
         self.long = RollingMoments(60, n_symbols, 5, pairs=((L_R, L_KX),))
-        self.prev = np.full((n_symbols, 4), np.nan)  # previous high, low, close change, spread
+        self.prev = np.full((n_symbols, 5), np.nan)  # previous high, low, close change, spread, log range^2
         self.profile_tp = LagRing(PROFILE_WINDOW, n_symbols)
         self.profile_v = LagRing(PROFILE_WINDOW, n_symbols)
 
@@ -82,7 +84,7 @@ class Microstructure:
     def grow(self, n: int) -> None:
         for part in self.parts():
             part.grow(n)
-        self.prev = np.concatenate([self.prev, np.full((n - self.prev.shape[0], 4), np.nan)])
+        self.prev = np.concatenate([self.prev, np.full((n - self.prev.shape[0], 5), np.nan)])
 
     def update(self, x: BatchInputs, closes_ago: Callable[[np.ndarray, np.ndarray], np.ndarray]
                ) -> dict[str, np.ndarray]:
@@ -94,7 +96,7 @@ class Microstructure:
         spread = np.where(quoted, 1e4 * (x.ask - x.bid) / np.where(quoted, mid, 1.0), np.nan)
         out["spread_bps"] = spread
         prev = self.prev[cols]
-        h_prev, l_prev, dc_lag, spread_prev = prev.T
+        h_prev, l_prev, dc_lag, spread_prev, range2_prev = prev.T
         out["spread_chg"] = spread - spread_prev
         bid_size, ask_size = x.flow_field("bid_size"), x.flow_field("ask_size")
         depth = bid_size + ask_size
@@ -105,20 +107,28 @@ class Microstructure:
         out["trade_imb"] = safe_ratio(buy - sell, buy + sell)
         # --- bar proxies ------------------------------------------------------------------------
         bvc = v * (2.0 * ndtr(safe_ratio(r, x.std20)) - 1.0)
-        cs = corwin_schultz(x.h, x.l, h_prev, l_prev)
+        range2 = np.log(x.h / x.l) ** 2
+        cs = corwin_schultz(x.h, x.l, h_prev, l_prev, range2, range2_prev)
         dc = c - x.prev_c
         keep = self.prev[cols[x.hold]]  # stale rows keep their previous bar
-        self.prev[cols] = np.stack([x.h, x.l, dc, spread], axis=1)
+        if cols.size == self.prev.shape[0]:  # every symbol: column writes, no stacked copy
+            for j, a in enumerate((x.h, x.l, dc, spread, range2)):
+                self.prev[:, j] = a
+        else:
+            self.prev[cols] = np.stack([x.h, x.l, dc, spread, range2], axis=1)
         self.prev[cols[x.hold]] = keep
         dollar_volume = c * v
         absr = np.abs(r)
         row = np.empty((cols.size, 11))
         row[:, OFI], row[:, TDIFF], row[:, TSUM], row[:, BVC], row[:, V] = ofi, buy - sell, buy + sell, bvc, v
         row[:, CS], row[:, DC], row[:, DC_LAG] = cs, dc, dc_lag
-        row[:, LNHL2], row[:, ABSR], row[:, DV] = np.log(x.h / x.l) ** 2, absr, dollar_volume
+        row[:, LNHL2], row[:, ABSR], row[:, DV] = range2, absr, dollar_volume
         self.short.push(cols, row, x.hold)
         kx = np.sign(r) * np.sqrt(dollar_volume)
-        self.long.push(cols, np.stack([spread, absr, dollar_volume, r, kx], axis=1), x.hold)
+        long_row = np.empty((cols.size, 5))
+        long_row[:, SPREAD], long_row[:, L_KX], long_row[:, L_ABSR] = spread, kx, absr
+        long_row[:, L_DV], long_row[:, L_R] = dollar_volume, r
+        self.long.push(cols, long_row, x.hold)
         s, lg = self.short.stats(cols), self.long.stats(cols)
         out["spread_z_60"] = zscore(spread, lg.mean[:, SPREAD], lg.var[:, SPREAD])
         out["ofi_z_20"] = zscore(ofi, s.mean[:, OFI], s.var[:, OFI])
@@ -133,9 +143,12 @@ class Microstructure:
         out["kyle_lambda_60"] = np.where(flat, np.nan, 1e3 * lg.cov[:, PAIR_KYLE] / np.where(flat, 1.0, var_kx))
         assert x.extremes is not None  # the core keeps them whenever this family runs
         age = x.extremes[1][:, VOLUME]  # bars since the highest volume of the last 60
-        poc = np.full(cols.size, np.nan)
         ok = np.isfinite(age)
-        poc[ok] = closes_ago(cols[ok], age[ok].astype(np.int64))
+        if ok.all():  # past warm-up: one gather
+            poc = closes_ago(cols, age.astype(np.int64))
+        else:
+            poc = np.full(cols.size, np.nan)
+            poc[ok] = closes_ago(cols[ok], age[ok].astype(np.int64))
         out["poc_dist_60"] = c / poc - 1.0
         tp = (x.h + x.l + c) / 3.0
         self.profile_tp.push(cols, tp, x.hold)

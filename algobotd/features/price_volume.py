@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from algobotd.features.core import EXTREMES_WINDOW, HIGH, LOW, BatchInputs, safe_ratio, tiny
+from algobotd.features.core import (
+    EXTREMES_WINDOW,
+    HIGH,
+    LOW,
+    BatchInputs,
+    safe_ratio,
+    tiny,
+)
 from algobotd.features.registry import FeatureSpec
 from algobotd.features.rolling import Ewma, RollingMoments, StatePart
 
@@ -18,9 +25,12 @@ MA_WINDOWS = STD_WINDOWS = SHORT_WINDOWS + LONG_WINDOWS
 RSV_WINDOWS = (10, 20)
 AROON_WINDOWS = (20, 60)
 UP_WINDOWS = (10, 20)
-# Columns of the per-bar row; the short and long rings keep the leading ones (same indices).
-C, R, UP, GAIN, LOSS, V, TPV, SV, LV, RI, TR = range(11)
-SHORT_COLUMNS, LONG_COLUMNS, W14_COLUMNS = [C, R, UP], list(range(C, RI + 1)), [GAIN, LOSS, TR]
+# Columns of the per-bar row. The long rings keep the first ten (same indices); the short
+# rings keep close, return and up-bar flag.
+C, R, V, LV, RI, UP, GAIN, LOSS, TPV, SV, TR = range(11)
+LONG_COLUMNS = list(range(SV + 1))
+SHORT_COLUMNS, S_UP = [C, R, UP], 2  # C, R keep their indices in the short rings
+W14_COLUMNS = [GAIN, LOSS, TR]
 PAIR_C_LV, PAIR_R_RI = 0, 1
 
 
@@ -131,7 +141,7 @@ class PriceVolume:
         gain, loss = s14.sum[:, 0], s14.sum[:, 1]
         out["rsi_14"] = safe_ratio(gain, gain + loss, 0.5)
         ema = self.ema.push(cols, np.stack([c, c], axis=1), slice(0, 2), x.hold)
-        macd_raw = self.ema.value[cols, 0] - self.ema.value[cols, 1]
+        macd_raw = self.ema.value[0, cols] - self.ema.value[1, cols]  # [series, symbols]
         signal = self.ema.push(cols, macd_raw[:, None], slice(2, 3), x.hold)[:, 0]
         out["macd"] = (ema[:, 0] - ema[:, 1]) / c
         out["macd_signal"] = signal / c
@@ -139,16 +149,18 @@ class PriceVolume:
         out["boll_z_20"] = zscore(c, lg.mean[0, :, C], lg.var[0, :, C])
         out["atr_14"] = x.atr14 / c
         assert x.extremes is not None and x.extremes_state is not None  # kept whenever this family runs
-        shorter = sorted(set(RSV_WINDOWS + AROON_WINDOWS) - {EXTREMES_WINDOW})
-        ext = dict(zip(shorter, x.extremes_state.recent(cols, tuple(shorter))))  # (values, ages) [m, 3]
+        shorter = tuple(sorted(set(RSV_WINDOWS + AROON_WINDOWS) - {EXTREMES_WINDOW}))
+        ext = x.extremes_state.recent(cols, shorter, ages=AROON_WINDOWS)  # (values, ages) [m, 3]
         ext[EXTREMES_WINDOW] = x.extremes  # columns HIGH, LOW, VOLUME
         for w in RSV_WINDOWS:
             hi, lo = ext[w][0][:, HIGH], ext[w][0][:, LOW]
             out[f"rsv_{w}"] = safe_ratio(c - lo, hi - lo, 0.5)
         for w in AROON_WINDOWS:
-            out[f"high_age_{w}"] = ext[w][1][:, HIGH] / w
-            out[f"low_age_{w}"] = ext[w][1][:, LOW] / w
-        out["up_share_10"] = sh.mean[1, :, UP]
+            age = ext[w][1]
+            assert age is not None  # asked for above
+            out[f"high_age_{w}"] = age[:, HIGH] / w
+            out[f"low_age_{w}"] = age[:, LOW] / w
+        out["up_share_10"] = sh.mean[1, :, S_UP]
         out["up_share_20"] = lg.mean[0, :, UP]
         # every statistic below is [2, m]: the 20- and 60-bar windows in one op
         g, lo_ = lg.sum[:, :, GAIN], lg.sum[:, :, LOSS]

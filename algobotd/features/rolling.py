@@ -92,11 +92,15 @@ class RollingMoments:
         self.finite = np.zeros((n_win, n_symbols, k), dtype=np.int16)
         self.sxy = np.zeros((n_win, n_symbols, len(pairs)))
         self.unstarted = n_symbols  # symbols never pushed: skips the first-value check once all started
+        # every symbol has seen the same number of values (none ever stale): each push then
+        # writes and reads whole ring slots, contiguous blocks instead of per-symbol rows
+        self.in_step = True
         self._pa = np.array([a for a, _ in pairs], dtype=np.int64)
         self._pb = np.array([b for _, b in pairs], dtype=np.int64)
 
     def grow(self, n: int) -> None:
         self.unstarted += max(0, n - self.pushes.size)
+        self.in_step = self.in_step and (n == self.pushes.size or not self.pushes.any())
         self.ring = _grow_cols(self.ring, n, np.nan, 1)
         self.pushes = _grow_cols(self.pushes, n, 0, 0)
         self.shift = _grow_cols(self.shift, n, 0.0, 0)
@@ -110,6 +114,8 @@ class RollingMoments:
 
     def push(self, cols: np.ndarray, x: np.ndarray, hold: np.ndarray | None = None) -> None:
         """Append one row ``x[m, k]`` for the symbols ``cols`` (NaN allowed), except rows ``hold``."""
+        if not cols.size:
+            return
         sel = self._sel(cols)
         n_seen = self.pushes[sel]
         if self.unstarted:
@@ -119,28 +125,36 @@ class RollingMoments:
             if first.any():  # centre each symbol on its first value
                 self.shift[cols[first]] = np.nan_to_num(x[first], nan=0.0, posinf=0.0, neginf=0.0)
                 self.unstarted -= int(first.sum())
-        # (slot, symbol) pairs as row numbers of the ring seen as [depth * n, k]: np.take and
-        # one flat index are several times faster than numpy's two-array fancy indexing.
-        n_rows = self.ring.shape[1]
-        flat = (n_seen % self.window) * n_rows + cols
         # the value leaving each window: pushed ``length`` pushes ago (never written yet: NaN);
         # for the longest window that is the slot about to be overwritten
-        leaving = flat[None] if not self.multi else ((n_seen - self._lens) % self.window) * n_rows + cols
-        rows = self.ring.reshape(-1, self.k)
-        old = np.take(rows, leaving, axis=0)  # [W, m, k]
-        put_rows(rows, flat, x)
+        if self.in_step and isinstance(sel, slice) and not held(hold):
+            t = int(n_seen[0])
+            old = self.ring[[(t - length) % self.window for length in self.windows]]  # [W, n, k]
+            self.ring[t % self.window] = x
+        else:
+            self.in_step = False  # some symbol does not advance: the clocks part for good
+            # (slot, symbol) pairs as row numbers of the ring seen as [depth * n, k]: np.take and
+            # one flat index are several times faster than numpy's two-array fancy indexing.
+            n_rows = self.ring.shape[1]
+            flat = (n_seen % self.window) * n_rows + cols
+            leaving = flat[None] if not self.multi else ((n_seen - self._lens) % self.window) * n_rows + cols
+            rows = self.ring.reshape(-1, self.k)
+            old = np.take(rows, leaving, axis=0)  # [W, m, k]
+            put_rows(rows, flat, x)
         self.pushes[sel] += 1
         sh = self.shift[sel]
         dn, do = x - sh, old - sh
         fn, fo = np.isfinite(dn), np.isfinite(do)
         if held(hold):  # put the held rows back: ring slot, clock, and zero deltas for the sums
-            rows[flat[hold]] = old[-1, hold]
+            rows[flat[hold]] = old[-1, hold]  # (never in step: ``flat`` and ``rows`` are set)
             self.pushes[cols[hold]] -= 1
             fn[hold] = False
             fo[:, hold] = False
         np.copyto(dn, 0.0, where=~fn)
         np.copyto(do, 0.0, where=~fo)
         self.s1[:, sel] += dn - do
+        # every column, even those read as sums only: slicing the last axis would make numpy
+        # loop over short rows, several times slower than the whole contiguous block
         self.s2[:, sel] += dn * dn - do * do
         self.finite[:, sel] += fn.view(np.int8) - fo.view(np.int8)
         if self.pairs:
@@ -149,6 +163,7 @@ class RollingMoments:
     def refresh(self) -> None:
         """Re-centre on the latest finite value and recompute every sum from the ring."""
         n = self.ring.shape[1]
+        self.in_step = bool(n == 0 or (self.pushes == self.pushes[0]).all())  # clocks may meet again
         last = self.ring[(self.pushes - 1) % self.window, np.arange(n)]
         self.shift = np.where(np.isfinite(last) & (self.pushes > 0)[:, None], last, self.shift)
         d = self.ring - self.shift[None]
@@ -236,8 +251,12 @@ class RollingExtrema:
         self.pre_idx = np.zeros((n_symbols, k))
         self.suf_val = np.zeros((window, n_symbols, k))
         self.suf_idx = np.zeros((window, n_symbols, k))
+        self.in_step = True  # every symbol has seen as many values: whole ring slots (see RollingMoments)
+        self._signs_rows = np.tile(self.signs, (n_symbols, 1))
 
     def grow(self, n: int) -> None:
+        self.in_step = self.in_step and (n == self.pushes.size or not self.pushes.any())
+        self._signs_rows = np.tile(self.signs, (n, 1))
         self.ring = _grow_cols(self.ring, n, 0.0, 1)
         self.suf_val = _grow_cols(self.suf_val, n, 0.0, 1)
         self.suf_idx = _grow_cols(self.suf_idx, n, 0, 1)
@@ -248,8 +267,14 @@ class RollingExtrema:
     def push(self, cols: np.ndarray, x: np.ndarray, hold: np.ndarray | None = None) -> None:
         """Append ``x`` for the symbols ``cols`` except rows ``hold`` (their values may be NaN)."""
         w = self.window
-        x = x.reshape(cols.size, self.signs.size) * self.signs
+        if not cols.size:
+            return
+        x = self._signed(x.reshape(cols.size, self.signs.size))
         sel = slice(None) if cols.size == self.pushes.size else cols  # all reporting: in place
+        if self.in_step and isinstance(sel, slice) and not held(hold):
+            self._push_in_step(x)
+            return
+        self.in_step = False  # some symbol does not advance: the clocks part for good
         t = self.pushes[cols]  # a copy: the count before this push
         p = t % w
         rows = self.ring.reshape(-1, self.signs.size)
@@ -257,7 +282,8 @@ class RollingExtrema:
         keep = rows[flat[hold]] if held(hold) else None
         put_rows(rows, flat, x)
         pre_val, pre_idx = self.pre_val[sel], self.pre_idx[sel]  # views when sel is a slice
-        better = (p == 0)[:, None] | (x >= pre_val)
+        better = x >= pre_val
+        better[p == 0] = True  # a new block starts (row mask: no short broadcast loops, see _signed)
         done = p == w - 1
         if keep is not None:
             rows[flat[hold]] = keep
@@ -265,13 +291,34 @@ class RollingExtrema:
             done[hold] = False
             self.pushes[cols[hold]] -= 1
         np.copyto(pre_val, x, where=better)
-        np.copyto(pre_idx, t[:, None], where=better)
+        np.copyto(pre_idx.T, t, where=better.T)  # [k, m] views: long inner loops
         if not isinstance(sel, slice):  # fancy indexing gave copies: write them back
             self.pre_val[cols] = pre_val
             self.pre_idx[cols] = pre_idx
         self.pushes[sel] += 1
         if done.any():
             self._build_suffix(cols[done], t[done] - (w - 1))
+
+    def _signed(self, a: np.ndarray) -> np.ndarray:
+        """``a[m, k] * signs``; with one row of signs per symbol when every symbol is in ``a``:
+        broadcasting a k-long vector makes numpy loop over k-long rows, several times slower."""
+        return a * (self._signs_rows if a.shape == self._signs_rows.shape else self.signs)
+
+    def _push_in_step(self, x: np.ndarray) -> None:
+        """``push`` for every symbol when all share one clock: one ring slot, scalar positions."""
+        t = int(self.pushes[0])
+        slot = t % self.window
+        self.ring[slot] = x
+        if slot == 0:  # a new block starts
+            self.pre_val[:] = x
+            self.pre_idx[:] = t
+        else:
+            better = x >= self.pre_val
+            np.copyto(self.pre_val, x, where=better)
+            np.copyto(self.pre_idx, float(t), where=better)
+        self.pushes += 1
+        if slot == self.window - 1:
+            self._build_suffix(np.arange(self.pushes.size), np.full(self.pushes.size, t - slot))
 
     def _build_suffix(self, cols: np.ndarray, base: np.ndarray) -> None:
         w = self.window
@@ -290,15 +337,21 @@ class RollingExtrema:
         w = self.window
         sel = slice(None) if cols.size == self.pushes.size else cols
         n_seen = self.pushes[sel]
-        q = n_seen % w  # suffix of the previous block starts at the slot after the latest one
-        flat = q * self.ring.shape[1] + cols
-        k = self.signs.size
-        sv = np.take(self.suf_val.reshape(-1, k), flat, axis=0)
-        si = np.take(self.suf_idx.reshape(-1, k), flat, axis=0)
         pv, pi = self.pre_val[sel], self.pre_idx[sel]
-        use_pre = (q == 0)[:, None] | (pv >= sv)
-        val = np.where(use_pre, pv, sv) * self.signs
-        age = (n_seen - 1)[:, None] - np.where(use_pre, pi, si)
+        if self.in_step and isinstance(sel, slice) and cols.size:  # one slot for all: views
+            q0 = int(n_seen[0]) % w
+            sv, si = self.suf_val[q0], self.suf_idx[q0]
+            use_pre = np.ones(pv.shape, dtype=bool) if q0 == 0 else pv >= sv
+        else:
+            q = n_seen % w  # suffix of the previous block starts at the slot after the latest one
+            flat = q * self.ring.shape[1] + cols
+            k = self.signs.size
+            sv = np.take(self.suf_val.reshape(-1, k), flat, axis=0)
+            si = np.take(self.suf_idx.reshape(-1, k), flat, axis=0)
+            use_pre = pv >= sv
+            use_pre[q == 0] = True
+        val = self._signed(np.where(use_pre, pv, sv))
+        age = ((n_seen - 1) - np.where(use_pre, pi, si).T).T  # via [k, m]: long inner loops (see _signed)
         ok = n_seen >= w
         if not ok.all():  # warm-up only
             val, age = np.where(ok[:, None], val, np.nan), np.where(ok[:, None], age, np.nan)
@@ -306,9 +359,11 @@ class RollingExtrema:
             return val[:, 0], age[:, 0]
         return val, age
 
-    def recent(self, cols: np.ndarray, lengths: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(extreme value, bars since it) over the last ``length`` values (< ``window``) for each
-        of ``lengths``, ``[m, k]`` arrays, NaN until ``length`` values were seen.
+    def recent(self, cols: np.ndarray, lengths: tuple[int, ...], ages: tuple[int, ...] = ()
+               ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Per length in ``lengths`` (each < ``window``): (extreme value over the last ``length``
+        values, bars since it; the age only for lengths in ``ages``, else None), ``[m, k]``
+        arrays, NaN until ``length`` values were seen.
 
         A direct O(length) scan of the ring (one gather for all lengths): for short windows it
         is cheaper than a structure of their own, whose push, query and block rebuilds cost
@@ -318,17 +373,25 @@ class RollingExtrema:
         if longest >= self.window:
             raise ValueError(f"recent() reads at most {self.window - 1} values back, not {longest}")
         n_seen = self.pushes[slice(None) if cols.size == self.pushes.size else cols]
-        back = np.arange(longest)[:, None]  # 0 = the latest value
-        flat = ((n_seen - 1 - back) % self.window) * self.ring.shape[1] + cols
-        last = np.take(self.ring.reshape(-1, self.signs.size), flat, axis=0)  # [longest, m, k], latest first
-        out = []
+        if self.in_step and n_seen.size == self.pushes.size and cols.size:  # whole slots, latest first
+            last = self.ring[(int(n_seen[0]) - 1 - np.arange(longest)) % self.window]  # [longest, m, k]
+        else:
+            n_rows = self.ring.shape[1]
+            # flat row of the value j pushes back (j = 0 the latest), wrapped without an integer
+            # modulo over the whole [longest, m] block (several times slower than a compare and an add)
+            flat = (((n_seen - 1) % self.window) * n_rows + cols) - (np.arange(longest) * n_rows)[:, None]
+            flat += (flat < 0) * (self.window * n_rows)
+            last = np.take(self.ring.reshape(-1, self.signs.size), flat, axis=0)  # [longest, m, k], latest first
+        out: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         for length in lengths:
             part = last[:length]
-            val, age = part.max(axis=0) * self.signs, part.argmax(axis=0).astype(float)  # argmax: first = latest
+            val = self._signed(part.max(axis=0))
+            age = part.argmax(axis=0).astype(float) if length in ages else None  # argmax: first = latest
             ok = n_seen >= length
             if not ok.all():  # warm-up only
-                val, age = np.where(ok[:, None], val, np.nan), np.where(ok[:, None], age, np.nan)
-            out.append((val, age))
+                val = np.where(ok[:, None], val, np.nan)
+                age = None if age is None else np.where(ok[:, None], age, np.nan)
+            out[length] = (val, age)
         return out
 
 
@@ -359,43 +422,52 @@ class LagRing:
             self.pushes[cols[hold]] -= 1
 
     def ago(self, cols: np.ndarray, k: int | np.ndarray) -> np.ndarray:
-        """Value ``k`` pushes before the latest (0 = latest), NaN when not seen yet. ``k`` may be an
-        array broadcasting against ``cols`` (per-symbol lags, or ``lags[:, None]`` for a [lags, m] gather)."""
+        """Value ``k`` pushes before the latest (0 = latest, ``k < depth``), NaN when not seen yet.
+        ``k`` may be an array broadcasting against ``cols`` (per-symbol lags, or ``lags[:, None]``
+        for a [lags, m] gather)."""
         n_seen = self.pushes[cols]
-        out = np.take(self.ring.reshape(-1), ((n_seen - 1 - k) % self.depth) * self.ring.shape[1] + cols)
-        return np.where(n_seen > k, out, np.nan)
+        n_rows = self.ring.shape[1]
+        # wrap with a compare and an add: an integer modulo over the [lags, m] block is far slower
+        flat = (((n_seen - 1) % self.depth) * n_rows + cols) - np.asarray(k) * n_rows
+        flat += (flat < 0) * (self.depth * n_rows)
+        return np.where(n_seen > k, np.take(self.ring.reshape(-1), flat), np.nan)
 
 
 class Ewma:
     """Exponential moving averages (pandas ``ewm(span, adjust=False)``) of ``k`` series.
 
-    NaN until ``min_periods`` values were seen (inputs are finite: only valid bars).
+    NaN until ``min_periods`` values were seen (inputs are finite: only valid bars). State
+    is one row per series (``[k, symbols]``): with ``[symbols, k]`` numpy would loop over
+    k-long rows, several times slower.
     """
 
     def __init__(self, spans: tuple[float, ...], n_symbols: int, min_periods: tuple[int, ...]) -> None:
-        self.alpha = np.array([2.0 / (s + 1.0) for s in spans])
-        self.min_periods = np.array(min_periods)
-        self.value = np.zeros((n_symbols, len(spans)))
-        self.count = np.zeros((n_symbols, len(spans)), dtype=np.int64)
+        self.alpha = np.array([2.0 / (s + 1.0) for s in spans])[:, None]
+        self.min_periods = np.array(min_periods)[:, None]
+        self.value = np.zeros((len(spans), n_symbols))
+        self.count = np.zeros((len(spans), n_symbols), dtype=np.int64)
 
     def grow(self, n: int) -> None:
-        self.value = _grow_cols(self.value, n, 0.0, 0)
-        self.count = _grow_cols(self.count, n, 0, 0)
+        self.value = _grow_cols(self.value, n, 0.0, 1)
+        self.count = _grow_cols(self.count, n, 0, 1)
 
     def push(self, cols: np.ndarray, x: np.ndarray, which: slice = slice(None),
              hold: np.ndarray | None = None) -> np.ndarray:
         """Update series ``which`` of ``cols`` with ``x[m, len(which)]`` (rows ``hold`` keep their
-        state); returns their values."""
-        sel = slice(None) if cols.size == self.value.shape[0] else cols
-        v = self.value[sel, which]
-        c = self.count[sel, which]
+        state); returns their values ``[m, len(which)]``."""
+        every = cols.size == self.value.shape[1]
+        v = self.value[which, slice(None) if every else cols]  # a view of the state when every symbol
+        c = self.count[which, slice(None) if every else cols]
         a = self.alpha[which]
-        ok = np.isfinite(x)
+        xt = x.T  # [series, m]
+        ok = np.isfinite(xt)
         if held(hold):
-            ok[hold] = False
-        new = np.where(c == 0, x, (1.0 - a) * v + a * x)
-        v = np.where(ok, new, v)
-        c = c + ok
-        self.value[sel, which] = v
-        self.count[sel, which] = c
-        return np.where(c >= self.min_periods[which], v, np.nan)
+            ok[:, hold] = False
+        new = (1.0 - a) * v + a * xt
+        np.copyto(new, xt, where=c == 0)  # a series starts at its first value
+        np.copyto(v, new, where=ok)
+        c += ok
+        if not every:  # fancy indexing gave copies: write them back
+            self.value[which, cols] = v
+            self.count[which, cols] = c
+        return np.where(c >= self.min_periods[which], v, np.nan).T

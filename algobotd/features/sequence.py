@@ -33,7 +33,7 @@ class SequenceBuffer:
         slot = self.writes % self.length
         n = rows.shape[0]
         self.buf[:n, slot] = rows
-        self.buf[:n, slot + self.length] = rows
+        self.buf[:n, slot + self.length] = self.buf[:n, slot]  # already cast: a plain copy
         self.fresh[:n, slot] = fresh
         self.fresh[:n, slot + self.length] = fresh
         self.writes += 1

@@ -132,11 +132,13 @@ class SmaCrossModel:
             self.sum_slow = np.concatenate([self.sum_slow, np.zeros(extra)])
         valid = batch.valid & (batch.close > 0)
         # the value leaving the fast window is the one `fast` bars back, read before the push
-        leaving_fast = np.nan_to_num(self.closes.ago(self.fast - 1))
+        # (closes are positive or NaN: np.where does what np.nan_to_num does here, at a tenth of its cost)
+        leaving_fast = self.closes.ago(self.fast - 1)
+        leaving_fast = np.where(leaving_fast == leaving_fast, leaving_fast, 0.0)
         cols, leaving_slow = self.closes.push(batch.close, valid)
         c = batch.close[cols]
         self.sum_fast[cols] += c - leaving_fast[cols]
-        self.sum_slow[cols] += c - np.nan_to_num(leaving_slow)
+        self.sum_slow[cols] += c - np.where(leaving_slow == leaving_slow, leaving_slow, 0.0)
         ready = self.closes.count >= self.slow
         with np.errstate(invalid="ignore", divide="ignore"):
             score = (self.sum_fast / self.fast) / (self.sum_slow / self.slow) - 1.0

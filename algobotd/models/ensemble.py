@@ -72,7 +72,7 @@ class EnsembleModel:
         self.registry = registry if registry is not None else ModelRegistry.for_state(cfg.state.dir)
         self.bundle: Bundle | None = None
         self.streams: dict[str, SequenceStream] = {}  # recurrent/conv models served one step per batch
-        self.timings: dict[str, float] = {}  # seconds each base model took on the last batch
+        self.timings: dict[str, float] = {}  # seconds the features and each base model took on the last batch
         self.model_id = "ensemble-untrained"
         self.weights: dict[str, float] = {}
         self.aw: AdaptiveWeights | None = None
@@ -90,6 +90,9 @@ class EnsembleModel:
         self._batches = 0
         self.swaps = 0
         self.last_error: str | None = None
+        # a failed first training is not retried in a loop; an unusable champion (other features) is
+        # no reason not to train one: with no bundle installed, train_on_start still applies
+        self._training_failed = False
         self.last_confidence = float("nan")
         self._sig_var = np.zeros(0)
         self._prev_close = np.zeros(0)
@@ -166,6 +169,7 @@ class EnsembleModel:
                 fut.result()
             except Exception as exc:
                 self.last_error = f"training failed: {exc}"
+                self._training_failed = True
                 log.error("background training failed", error=str(exc))
         if self._batches % self.cfg.model.reload_check_bars == 0 and self._loading is None:
             stamp = self.registry.stamp()
@@ -178,7 +182,7 @@ class EnsembleModel:
         mc = self.cfg.model
         if self.bundle is not None or self._training is not None or not mc.train_on_start:
             return
-        if len(self.recent) < mc.min_train_bars or self.last_error is not None:
+        if len(self.recent) < mc.min_train_bars or self._training_failed:
             return
         if self._pool is None:  # spawn: no forked copy of the event loop, the store or sockets
             self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
@@ -191,7 +195,9 @@ class EnsembleModel:
     def update(self, batch: BarBatch) -> Prediction:
         self._poll()
         self._batches += 1
+        t0 = time.perf_counter()
         X = self.fe.update(batch)
+        self.timings["features"] = time.perf_counter() - t0
         n = len(batch)
         if batch.symbols != self._sym_key:
             self._sym_key = batch.symbols

@@ -11,7 +11,8 @@ from algobotd.store.writer import StoreWriter
 def build_model(cfg: Config, n_symbols: int, store: StoreWriter | None = None) -> Model:
     """``store``: the daemon's writer, where the ensemble records the models it trains and installs."""
     if cfg.model.kind == "ensemble":
-        from algobotd.models.ensemble import EnsembleModel  # torch/lightgbm only when asked for
+        # torch/lightgbm only when asked for
+        from algobotd.models.ensemble import EnsembleModel
 
         return EnsembleModel(cfg, n_symbols, store=store)
     return make_model(cfg.model, n_symbols)

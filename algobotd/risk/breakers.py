@@ -65,7 +65,9 @@ class Breakers:
         self.last_data_ts: int | None = None
         self._sent: collections.deque[int] = collections.deque()
         self._rejected: collections.deque[int] = collections.deque()
-        self.last: list[Reading] = []
+        self._view: PortfolioView | None = None
+        self._values: tuple[float, float, float, int, float, float] = (0.0, 0.0, 0.0, 0, 0.0, 0.0)
+        self._readings: list[Reading] | None = None
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -91,16 +93,46 @@ class Breakers:
     # --- readings ----------------------------------------------------------------------------
 
     def check(self, v: PortfolioView) -> list[Reading]:
+        """Every breaker's reading for this view (also kept as :attr:`last`)."""
+        self._measure(v)
+        return self.last
+
+    def trip(self, v: PortfolioView) -> tuple[TradingState, list[Reading]] | None:
+        """``worst_trip(check(v))`` for the per-batch path: the readings are built only when
+        a breaker that forces a state has tripped (almost never), else on demand via :attr:`last`."""
+        day_loss, drawdown, rate, sent, stale_gap, _gross = self._measure(v)
         cfg = self.cfg
+        if (day_loss >= cfg.daily_loss_pct or drawdown >= cfg.max_drawdown_pct
+                or v.worst_position_loss >= cfg.halt_position_loss_pct
+                or (sent >= cfg.reject_min_orders and rate >= cfg.max_reject_rate)
+                or (stale_gap >= self.stale_after and market_open(v.ts)) or not v.broker_connected):
+            return worst_trip(self.last)
+        return None
+
+    def _measure(self, v: PortfolioView) -> tuple[float, float, float, int, float, float]:
+        """The scalar readings (stale: the data gap, before the market-hours test); invalidates :attr:`last`."""
         day_loss = max(0.0, 1.0 - v.equity / v.day_start_equity) if v.day_start_equity > 0 else 0.0
         drawdown = max(0.0, 1.0 - v.equity / v.high_water_mark) if v.high_water_mark > 0 else 0.0
         rate, sent = self.reject_rate(v.ts)
-        stale = 0.0
-        if self.last_data_ts is not None and market_open(v.ts):
-            stale = max(0.0, (v.ts - self.last_data_ts) / NS_PER_SECOND)
+        stale_gap = 0.0 if self.last_data_ts is None else max(0.0, (v.ts - self.last_data_ts) / NS_PER_SECOND)
         gross = v.gross_exposure / v.equity if v.equity > 0 else 0.0
+        self._view, self._values, self._readings = v, (day_loss, drawdown, rate, sent, stale_gap, gross), None
+        return self._values
+
+    @property
+    def last(self) -> list[Reading]:
+        """The readings of the latest check (empty before the first one)."""
+        if self._readings is None:
+            self._readings = [] if self._view is None else self._build_readings(self._view, *self._values)
+        return self._readings
+
+    def _build_readings(self, v: PortfolioView, day_loss: float, drawdown: float, rate: float, sent: int,
+                        stale_gap: float, gross: float) -> list[Reading]:
+        cfg = self.cfg
+        # the session test converts time zones: only here, and in trip() once the gap is long enough
+        stale = stale_gap if stale_gap > 0 and market_open(v.ts) else 0.0
         halted, reducing = TradingState.HALTED, TradingState.REDUCING
-        self.last = [
+        return [
             Reading("daily_loss", day_loss, cfg.daily_loss_pct, day_loss >= cfg.daily_loss_pct, halted),
             Reading("drawdown", drawdown, cfg.max_drawdown_pct, drawdown >= cfg.max_drawdown_pct, halted),
             Reading("position_loss", v.worst_position_loss, cfg.halt_position_loss_pct,
@@ -111,7 +143,6 @@ class Breakers:
             Reading("broker_disconnected", 0.0 if v.broker_connected else 1.0, 1.0, not v.broker_connected, reducing),
             Reading("gross_exposure", gross, cfg.max_gross_pct, gross > cfg.max_gross_pct, None),
         ]
-        return self.last
 
 
 def worst_trip(readings: list[Reading]) -> tuple[TradingState, list[Reading]] | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from algobotd.domain import BarBatch, OrderRequest, OrderStatus, OrderUpdate, TradingState
-from algobotd.risk.breakers import PortfolioView, Reading, worst_trip
+from algobotd.risk.breakers import PortfolioView, Reading
 from algobotd.risk.codes import DenyCode
 from algobotd.risk.pretrade import FLATTEN_PREFIX, Book
 from algobotd.risk.state import is_reducing
@@ -59,9 +59,10 @@ class RiskHooks:
         qty, held = self._held()
         n = len(qty)
         stops = self.risk.check_stops(qty, held, pf.avg_cost[:n], pf.last[:n], idx)
-        worst = self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])
+        # a full check (idx None) looked at every position already; a subset check did not
+        worst = stops.worst_loss if idx is None else self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])
         view = PortfolioView(now, equity, self.day_start_equity, pf.high_water_mark, gross, worst, self.broker.connected)
-        await self._apply_breakers(self.risk.check_breakers(view), now)
+        await self._apply_trip(self.risk.breakers.trip(view), now)
         if stops.index.size == 0:
             return
         if self.state.state is TradingState.HALTED:
@@ -78,8 +79,7 @@ class RiskHooks:
             self.record_event(now, "stop", f"{kind} {names[i]} {int(q):+d} at loss {loss:.2%}")
         await self.send(orders)
 
-    async def _apply_breakers(self: Engine, readings: list[Reading], now: int) -> None:  # type: ignore[misc]
-        trip = worst_trip(readings)
+    async def _apply_trip(self: Engine, trip: tuple[TradingState, list[Reading]] | None, now: int) -> None:  # type: ignore[misc]
         if trip is None:
             return
         state, why = trip

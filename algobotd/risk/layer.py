@@ -72,7 +72,7 @@ class RiskLayer:
         quoted = (batch.bid > 0) & (batch.ask >= batch.bid)
         self.quote_ts[:n][quoted] = data_ts
         self.trade_ts[:n][batch.valid] = data_ts
-        if batch.valid.any():
+        if np.count_nonzero(batch.valid):
             self.breakers.on_data(data_ts)
 
     def observe_price(self, i: int, ts: int, quoted: bool) -> None:

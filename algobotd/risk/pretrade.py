@@ -82,7 +82,8 @@ class PreTrade:
     def check(self, orders: list[OrderRequest], book: Book) -> tuple[list[OrderRequest], list[Denial]]:
         """Approved orders (in the given order) and denials; later orders see earlier approvals."""
         held = book.position + book.pending
-        px_all = np.nan_to_num(book.last_price)
+        # prices are positive or NaN (never marked): NaN counts 0 (np.nan_to_num costs ~10x more)
+        px_all = np.where(book.last_price > 0, book.last_price, 0.0)
         gross = float(np.abs(held) @ px_all)
         approved: list[OrderRequest] = []
         denied: list[Denial] = []

@@ -53,12 +53,34 @@ class TradeStats:
         self._avg = np.zeros(n_symbols)
         self._pnl = np.zeros(n_symbols)
         self._notional = np.zeros(n_symbols)
+        # Kelly inputs per symbol change only when a round trip closes: cached for the whole
+        # universe (p, average win, average loss, f*), refreshed for the symbols listed in _stale
+        self._kelly: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._kelly_cfg: RiskConfig | None = None
+        self._stale: set[int] = set()
 
     def grow(self, n: int) -> None:
         if n <= len(self.wins):  # per fill: skip the attribute walk when nothing grows
             return
         for name in ("wins", "losses", "win_sum", "loss_sum", "_qty", "_avg", "_pnl", "_notional"):
             setattr(self, name, _grown(getattr(self, name), n))
+
+    def kelly_inputs(self, cfg: RiskConfig, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(win rate, average win, average loss, full Kelly) of the symbols in ``idx``: the numbers
+        ``shrunk_inputs`` and ``full_kelly`` give, from a cache (update the stats only via ``on_fill``)."""
+        n = len(self.wins)
+        if self._kelly is None or self._kelly_cfg is not cfg or len(self._kelly[0]) != n:
+            p, avg_win, avg_loss = shrunk_inputs(self, n, cfg)
+            self._kelly, self._kelly_cfg = (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss)), cfg
+            self._stale.clear()
+        elif self._stale:
+            s = np.fromiter(self._stale, dtype=np.int64, count=len(self._stale))
+            p, avg_win, avg_loss = shrunk_inputs(self, n, cfg, s)
+            for cached, fresh in zip(self._kelly, (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))):
+                cached[s] = fresh
+            self._stale.clear()
+        p, avg_win, avg_loss, kelly = self._kelly
+        return p[idx], avg_win[idx], avg_loss[idx], kelly[idx]
 
     def on_fill(self, i: int, fill: Fill) -> None:
         """Book one execution of symbol ``i`` (a few per bar at most: plain Python)."""
@@ -83,6 +105,7 @@ class TradeStats:
             self._notional[i] = abs(q1) * price
 
     def _close_round_trip(self, i: int) -> None:
+        self._stale.add(i)
         ret = self._pnl[i] / self._notional[i] if self._notional[i] > 0 else 0.0
         if ret > 0:
             self.wins[i] += 1
@@ -203,59 +226,81 @@ def size_targets(
     if len(vol.var) < n:
         raise RiskError("shape", f"volatility estimates cover {len(vol.var)} symbols, sizing asks for {n}")
     sigma = vol.sigma(n)
-    usable = ready & (price > 0) & (sigma > 0) & (score == score)  # NaN sigma / score compare False
     target = held.copy()
-    go_long = usable & (score > entry) & (held <= 0)
-    target[usable & (score < exit) & (held > 0)] = 0
+    # Signals first, on the whole universe (a NaN score compares False everywhere); the
+    # usability tests (ready, price, volatility) then run only on the few symbols that signal.
+    long_ = held > 0
+    signal = ((score > entry) & ~long_) | ((score < exit) & long_)
     if cfg.allow_short:
-        go_short = usable & (score < -entry) & (held >= 0)
-        target[usable & (score > -exit) & (held < 0)] = 0
-        entering = go_long | go_short
+        signal |= ((score < -entry) & (held >= 0)) | ((score > -exit) & (held < 0))
     else:
-        go_short = None
-        target[held < 0] = 0
-        entering = go_long
+        short = held < 0
+        if np.count_nonzero(short):
+            target[short] = 0
+    c = signal.nonzero()[0]
+    e = c  # entries (indices), from the usable signalling symbols
+    if c.size:
+        c = c[ready[c] & (price[c] > 0) & (sigma[c] > 0)]
+        sc, hc = score[c], held[c]
+        target[c[(sc < exit) & (hc > 0)]] = 0
+        go_long_c = (sc > entry) & (hc <= 0)
+        entering_c = go_long_c
+        if cfg.allow_short:
+            target[c[(sc > -exit) & (hc < 0)]] = 0
+            entering_c = go_long_c | ((sc < -entry) & (hc >= 0))
+        e = c[entering_c]
     # Kelly, volatility and caps only for the few symbols entering (the hot path stays O(entries))
-    e = np.flatnonzero(entering)
     explain = np.full((5, n), np.nan)  # win rate, payoff, kelly, vol ratio, weight (filled for entries)
     if e.size:
-        p, avg_win, avg_loss = shrunk_inputs(stats, n, cfg, e)
-        kelly = full_kelly(p, avg_win, avg_loss)
+        p, avg_win, avg_loss, kelly = stats.kelly_inputs(cfg, e)
         # np.clip / nan_to_num cost ~10 us each on small arrays: plain ufuncs instead
         vol_ratio = np.minimum(np.maximum(vol.market_sigma / sigma[e], cfg.vol_ratio_min), cfg.vol_ratio_max)
-        c = confidence[e]
-        conf = np.where(c > 0, np.minimum(c, 1.0), 0.0)
+        raw_conf = confidence[e]
+        conf = np.where(raw_conf > 0, np.minimum(raw_conf, 1.0), 0.0)
         # the per-order notional cap binds the sizing too, so an entry is never sized to be denied
         cap = min(cfg.max_position_pct, cfg.max_order_value / equity) if equity > 0 else 0.0
         weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.where(vol_ratio > 0, vol_ratio, 0.0), cap)
         size = np.floor(weight * max(equity, 0.0) / price[e]).astype(np.int64)
-        sign = np.where(go_long[e], 1, -1)
+        sign = np.where(go_long_c[entering_c], 1, -1)
         target[e] = sign * size
         explain[:, e] = (p, avg_win / avg_loss, kelly, vol_ratio, weight)
 
     factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
     sigma_annual = sigma * factor
-    target, scale = _fit_budgets(target, held, price, sigma_annual, vol.market_sigma * factor, equity, cfg, reduce_only)
+    if e.size:
+        target, scale = _fit_budgets(target, held, e, price, sigma_annual, vol.market_sigma * factor, equity, cfg,
+                                     reduce_only)
+    else:  # only holds and exits: no target grows |held|, so the budgets have nothing to scale
+        scale = 0.0 if reduce_only else 1.0
     return SizingResult(target, *explain, sigma_annual, scale)
 
 
-def _fit_budgets(target: np.ndarray, held: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,
+def _fit_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,
                  market_sigma_annual: float, equity: float, cfg: RiskConfig, reduce_only: bool) -> tuple[np.ndarray, float]:
-    """Scale the growth part of every target by one factor so that the risk budget and gross cap hold."""
+    """Scale the growth part of every target by one factor so that the risk budget and gross cap hold.
+
+    Only ``entries`` can grow |held|: every other target is ``held`` or 0 (hold or exit), which
+    is all base. ``target`` is changed in place when the result differs from it.
+    """
     # base: the part of each target that does not grow |held| (0 when the target flips the side)
-    same_side = (target > 0) == (held > 0)
-    base = np.where(same_side & (held != 0) & (target != 0), np.where(np.abs(target) < np.abs(held), target, held), 0)
+    te, he = target[entries], held[entries]
+    same_side = (te > 0) == (he > 0)
+    base_e = np.where(same_side & (he != 0) & (te != 0), np.where(np.abs(te) < np.abs(he), te, he), 0)
     if reduce_only:
-        return base.astype(np.int64), 0.0
-    growth = target - base
-    g = np.flatnonzero(growth)
-    if g.size == 0:
+        target[entries] = base_e
+        return target, 0.0
+    growth_e = te - base_e
+    grows = growth_e != 0
+    if not np.count_nonzero(grows):
         return target, 1.0
+    g, growth_g = entries[grows], growth_e[grows]
+    base = target.copy()
+    base[entries] = base_e
     px = np.where(price > 0, price, 0.0)
     fallback = market_sigma_annual if market_sigma_annual == market_sigma_annual else 0.0
     sig = np.where(sigma_annual == sigma_annual, sigma_annual, fallback)
     abs_base = np.abs(base)
-    abs_growth = np.abs(growth[g])
+    abs_growth = np.abs(growth_g)
     scale = 1.0
     for cap, used, wanted in (
         (cfg.risk_budget_pct * equity, float(abs_base @ (px * sig)), float(abs_growth @ (px[g] * sig[g]))),
@@ -266,5 +311,5 @@ def _fit_budgets(target: np.ndarray, held: np.ndarray, price: np.ndarray, sigma_
     if scale >= 1.0:
         return target, 1.0
     scaled = base.astype(np.int64)
-    scaled[g] += np.trunc(growth[g] * scale).astype(np.int64)
+    scaled[g] += np.trunc(growth_g * scale).astype(np.int64)
     return scaled, scale

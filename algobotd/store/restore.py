@@ -124,6 +124,11 @@ def has_books(con: duckdb.DuckDBPyConnection) -> bool:
     ).fetchone()[0])
 
 
+def has_cash_events(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the books have a cash base from a venue account (an opening, see brokers/account.py)."""
+    return bool(con.execute("SELECT EXISTS (SELECT 1 FROM cash_events)").fetchone()[0])
+
+
 def _equity_curve(con: duckdb.DuckDBPyConnection, rows: int) -> list[tuple[int, float, float, float]]:
     return [
         (int(t), float(e), float(c), float(d))

@@ -31,6 +31,7 @@ _NAT = np.iinfo(np.int64).min
 BACKLOG_FLUSHES = 2
 _COLUMN_SETS = {table: frozenset(names) for table, names in COLUMNS.items()}
 _ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "status_reason", "updated_at")
+_ORDERS_UPDATED = tuple(COLUMNS["orders"].index(c) for c in _ORDER_UPDATE_COLUMNS[1:])  # where an update lands
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -48,6 +49,21 @@ def _column(name: str, values: list[Any]) -> np.ndarray:
     if name in TIMESTAMP_COLUMNS:
         return np.array([_NAT if v is None else v for v in values], dtype=np.int64).view("datetime64[ns]")
     return np.array(values, dtype=object)
+
+
+def _fold_order_updates(new_orders: list[tuple[Any, ...]], updates: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    """The order updates (``_ORDER_UPDATE_COLUMNS``) whose order row is inserted in the same flush."""
+    return {r[0]: updates[r[0]] for r in new_orders if r[0] in updates}
+
+
+def _with_update(order: tuple[Any, ...], update: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An ``orders`` row with an update applied, as the flush's UPDATE statement would."""
+    row = list(order)
+    for position, value in zip(_ORDERS_UPDATED, update[1:]):
+        row[position] = value
+    if not update[4]:  # coalesce(nullif(broker_order_id, ''), orders.broker_order_id)
+        row[_ORDERS_UPDATED[3]] = order[_ORDERS_UPDATED[3]]
+    return tuple(row)
 
 
 @dataclass(slots=True)
@@ -267,6 +283,14 @@ class StoreWriter:
                updates: dict[str, tuple[Any, ...]], symbol_names: Sequence[str] = ()) -> None:
         con = self.con
         n = 0
+        # Orders created in this flush take their latest status in the INSERT itself: UPDATE is
+        # by far the costliest statement per row, and in backtests most orders open and close
+        # between two flushes. Should any of those rows be ignored (the id exists already), the
+        # UPDATE still runs for all of them below, exactly as without this shortcut.
+        new_orders = rows.get("orders")
+        folded = _fold_order_updates(new_orders, updates) if new_orders and updates else {}
+        if folded:
+            rows = {**rows, "orders": [_with_update(r, folded[r[0]]) if r[0] in folded else r for r in new_orders]}
         con.execute("BEGIN TRANSACTION")
         try:
             for table in COLUMNS:
@@ -277,7 +301,11 @@ class StoreWriter:
                     blocks.append(_Block(len(table_rows), {c: _column(c, [r[i] for r in table_rows])
                                                            for i, c in enumerate(names)}, {}))
                 if blocks:  # one INSERT per table per flush: each statement costs ~1 ms
-                    n += self._insert(con, table, (sum(b.n for b in blocks), *_merge_blocks(table, blocks, symbol_names)))
+                    total = sum(b.n for b in blocks)
+                    inserted = self._insert(con, table, (total, *_merge_blocks(table, blocks, symbol_names)))
+                    n += inserted
+                    if table == "orders" and folded and inserted == total:
+                        updates = {cid: u for cid, u in updates.items() if cid not in folded}
             if updates:
                 block = {c: _column(c, [r[i] for r in updates.values()]) for i, c in enumerate(_ORDER_UPDATE_COLUMNS)}
                 con.register("order_update_block", block)
@@ -306,9 +334,10 @@ class StoreWriter:
             relation = {"_row": np.zeros(rows, dtype=np.int8)}
         con.register("insert_block", relation)
         verb = "INSERT OR IGNORE" if table in KEYED_TABLES else "INSERT"
-        con.execute(f"{verb} INTO {table} ({', '.join(COLUMNS[table])}) SELECT {select} FROM insert_block", params)
+        result = con.execute(f"{verb} INTO {table} ({', '.join(COLUMNS[table])}) SELECT {select} FROM insert_block",
+                             params).fetchone()
         con.unregister("insert_block")
-        return rows
+        return int(result[0]) if result else rows  # rows inserted (keyed tables ignore known ids)
 
     async def run(self, fn: Any) -> Any:
         """Run ``fn(con)`` on the writer thread, after every flush started before it.

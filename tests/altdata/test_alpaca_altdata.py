@@ -20,7 +20,7 @@ from algobotd.altdata.sentiment import LexiconScorer
 from algobotd.config import AlpacaConfig
 from algobotd.features.engine import FeatureEngine
 from tests.altdata.conftest import NS, T0, batch
-from tests.brokers.alpaca_fake import FakeAlpaca, iso
+from tests.brokers.alpaca_fake import FakeAlpaca, iso, running
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,11 +29,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    f = FakeAlpaca().start()
-    monkeypatch.setenv("APCA_API_KEY_ID", f.key)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", f.secret)
-    yield f
-    f.stop()
+    with running(monkeypatch) as f:
+        yield f
 
 
 def acfg(f: FakeAlpaca) -> AlpacaConfig:
@@ -94,6 +91,27 @@ async def test_news_stream_live_into_features(fake: FakeAlpaca) -> None:
     finally:
         await alt.close()
     assert not src.connected
+
+
+async def test_news_stream_given_up_by_alpaca_py_is_restarted(fake: FakeAlpaca) -> None:
+    hub = AltHub(LexiconScorer())
+    src = AlpacaNews(hub, ("AAPL",), acfg(fake), stream_url=f"ws://127.0.0.1:{fake.ws_port}/v1beta1/news")
+    await src.start()
+    try:
+        assert await src.wait_connected(5)
+        await wait_for(lambda: fake.news_clients() == 1)
+        subs = len(fake.subscriptions)
+        fake.news_auth_error = "insufficient subscription"  # alpaca-py's loop returns on this, for good
+        fake.drop_streams(refuse=False)
+        await wait_for(lambda: hub.status(T0)["sources"]["alpaca_news"]["ok"] is False)  # NaN features meanwhile
+        await wait_for(lambda: src.connected and fake.news_clients() == 1 and len(fake.subscriptions) > subs)
+        now = time.time_ns()
+        fake.push_news([{"id": 9, "headline": "Analysts upgrade AAPL", "symbols": ["AAPL"], "created_at": now}])
+        await wait_for(lambda: len(hub.pending_news) == 1)  # a fresh stream, subscribed again
+        assert hub.status(T0)["sources"]["alpaca_news"]["ok"] is True
+    finally:
+        await src.close()
+    assert not src.connected and fake.news_clients() == 0
 
 
 async def test_news_outage_degrades_to_nan_and_recovers(fake: FakeAlpaca) -> None:

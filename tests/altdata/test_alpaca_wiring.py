@@ -18,7 +18,7 @@ from algobotd.config import load
 from algobotd.control.adapter import EngineControl
 from algobotd.store.writer import StoreWriter
 from tests.altdata.test_alpaca_altdata import chain
-from tests.brokers.alpaca_fake import FakeAlpaca, iso
+from tests.brokers.alpaca_fake import FakeAlpaca, iso, running
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -27,11 +27,8 @@ MINUTE = 60 * 1_000_000_000
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    f = FakeAlpaca().start()
-    monkeypatch.setenv("APCA_API_KEY_ID", f.key)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", f.secret)
-    yield f
-    f.stop()
+    with running(monkeypatch) as f:
+        yield f
 
 
 async def test_alpaca_news_and_options_reach_engine_store_and_status(tmp_path: Path, fake: FakeAlpaca) -> None:

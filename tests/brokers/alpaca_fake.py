@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import msgpack
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 
@@ -54,6 +57,7 @@ class FakeAlpaca:
         # the next market-data connection is refused at authentication with this message; alpaca-py
         # 0.44 gives up for good on "insufficient subscription" (its loop returns), at any reconnect
         self.data_auth_error: str | None = None
+        self.news_auth_error: str | None = None  # the same for the next news-stream connection
         self.history: dict[str, list[dict[str, Any]]] = {}  # symbol -> REST bars (t as iso)
         self.refusing = False
         self.subscriptions: list[dict[str, Any]] = []  # every data subscribe message received
@@ -151,23 +155,27 @@ class FakeAlpaca:
                 self._trading.add(ws)
         self._trading.discard(ws)
 
-    async def _data_session(self, ws: ServerConnection, feed: str) -> None:
+    async def _msgpack_auth(self, ws: ServerConnection, refuse: str | None) -> bool:
+        """The market-data handshake (bars and news): connected, keys, then ``refuse`` (an error
+        such as "insufficient subscription") or authenticated."""
         await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
         msg = msgpack.unpackb(await ws.recv())
         if msg.get("key") != self.key or msg.get("secret") != self.secret:
-            await ws.send(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
+            refuse = "auth failed"
+        if refuse is not None:
+            await ws.send(msgpack.packb([{"T": "error", "code": 402 if refuse == "auth failed" else 409,
+                                          "msg": refuse}]))
             await ws.close()
-            return
-        if feed == "sip" and not self.sip_allowed:
-            await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": "insufficient subscription"}]))
-            await ws.close()
-            return
-        if self.data_auth_error is not None:
-            why, self.data_auth_error = self.data_auth_error, None
-            await ws.send(msgpack.packb([{"T": "error", "code": 409, "msg": why}]))
-            await ws.close()
-            return
+            return False
         await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
+        return True
+
+    async def _data_session(self, ws: ServerConnection, feed: str) -> None:
+        refuse, self.data_auth_error = self.data_auth_error, None
+        if feed == "sip" and not self.sip_allowed:
+            refuse = "insufficient subscription"
+        if not await self._msgpack_auth(ws, refuse):
+            return
         try:
             async for raw in ws:
                 m = msgpack.unpackb(raw)
@@ -181,13 +189,9 @@ class FakeAlpaca:
 
     async def _news_session(self, ws: ServerConnection) -> None:
         """The news stream: msgpack like the data stream, ``T: "n"`` messages."""
-        await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
-        msg = msgpack.unpackb(await ws.recv())
-        if msg.get("key") != self.key or msg.get("secret") != self.secret:
-            await ws.send(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
-            await ws.close()
+        refuse, self.news_auth_error = self.news_auth_error, None
+        if not await self._msgpack_auth(ws, refuse):
             return
-        await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
         try:
             async for raw in ws:
                 m = msgpack.unpackb(raw)
@@ -268,10 +272,11 @@ class FakeAlpaca:
         async def close_all() -> None:
             # abort, not close: a network failure has no closing handshake (and the client's
             # loop may be the caller's, blocked until this returns)
-            for ws in list(self._trading) + list(self._data):
+            for ws in list(self._trading) + list(self._data) + list(self._news_ws):
                 ws.transport.abort()
             self._trading.clear()
             self._data.clear()
+            self._news_ws.clear()
         self._run(close_all())
 
     # --- orders -------------------------------------------------------------------------------
@@ -508,3 +513,15 @@ class _Handler(BaseHTTPRequestHandler):
             code = f.cancel(p.rsplit("/", 1)[1])
             return self._send(code, None if code == 204 else {"code": 40410000, "message": "cannot cancel"})
         self._send(404, {"code": 40410000, "message": "no route"})
+
+
+@contextlib.contextmanager
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
+    """A started fake whose keys the environment carries (where alpaca-py's callers read them); stopped after."""
+    f = FakeAlpaca().start()
+    monkeypatch.setenv("APCA_API_KEY_ID", f.key)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", f.secret)
+    try:
+        yield f
+    finally:
+        f.stop()

@@ -103,6 +103,11 @@ class FakeTWS:
         self.fill_price = fill_price
         self.commission = 1.0
         self.send_commissions = True  # False: executions come without their commission report
+        # True: commission reports wait until release_commissions() (TWS computes them a moment
+        # after the execution; a reqExecutions answered meanwhile has the execution alone)
+        self.hold_commissions = False
+        self._held_commissions: list[tuple[_Client, FakeExec]] = []
+        self.exec_requests = 0  # reqExecutions answered
         self.reject_next = ""
         self.ghost_client_ids: set[int] = set()  # ids a "dead" session still holds: 326 on connect  # set: the next placeOrder is rejected with this reason
         self.orders: dict[int, FakeOrder] = {}  # by perm id
@@ -233,6 +238,7 @@ class FakeTWS:
                 if want in (0, e.order.client_id):
                     self._send_exec(c, req_id, e)
             c.send(55, 1, req_id)
+            self.exec_requests += 1
         elif mid == 3:
             self._place(c, f)
         elif mid == 4:  # cancelOrder: version, orderId
@@ -483,8 +489,21 @@ class FakeTWS:
         c.send(11, req_id, o.order_id, *contract_fields(self._con_id(o.symbol), o.symbol), e.exec_id, ib_time(e.ts),
                o.account, "ISLAND", "BOT" if o.action == "BUY" else "SLD", e.shares, e.price, o.perm_id,
                o.client_id, 0, e.cum_qty, e.avg_price, o.order_ref, "", "", "", 1)
-        if self.send_commissions:
-            c.send(59, 1, e.exec_id, e.commission, "USD", 0.0, "", "")
+        if self.hold_commissions:
+            self._held_commissions.append((c, e))
+        elif self.send_commissions:
+            self._send_commission(c, e)
+
+    def _send_commission(self, c: _Client, e: FakeExec) -> None:
+        c.send(59, 1, e.exec_id, e.commission, "USD", 0.0, "", "")
+
+    def release_commissions(self) -> None:
+        """Send the commission reports held back (see ``hold_commissions``) and stop holding."""
+        self.hold_commissions = False
+        held, self._held_commissions = self._held_commissions, []
+        for c, e in held:
+            if c in self.clients:
+                self._send_commission(c, e)
 
     def _send_open_order(self, c: _Client, o: FakeOrder) -> None:
         """openOrder for server version 176 (decoder.openOrder field order, no optional blocks)."""

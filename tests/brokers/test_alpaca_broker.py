@@ -26,7 +26,7 @@ from algobotd.domain import (
     Side,
 )
 from algobotd.feeds.alpaca import AlpacaFeed
-from tests.brokers.alpaca_fake import FakeAlpaca, iso
+from tests.brokers.alpaca_fake import FakeAlpaca, iso, running
 from tests.conftest import algobotd_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,12 +35,9 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    f = FakeAlpaca().start()
-    f.prices.update({"AAPL": 190.0, "MSFT": 410.0})
-    monkeypatch.setenv("APCA_API_KEY_ID", f.key)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", f.secret)
-    yield f
-    f.stop()
+    with running(monkeypatch) as f:
+        f.prices.update({"AAPL": 190.0, "MSFT": 410.0})
+        yield f
 
 
 def acfg(f: FakeAlpaca, **kw: object) -> AlpacaConfig:

@@ -22,7 +22,8 @@ from algobotd.config import load
 from algobotd.domain import BarBatch, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from algobotd.feeds.alpaca import AlpacaFeed
 from algobotd.store.writer import StoreWriter
-from tests.brokers.alpaca_fake import FakeAlpaca
+from tests.brokers.alpaca_fake import FakeAlpaca, running
+from tests.brokers.test_account import assert_adopted
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,13 +33,10 @@ MINUTE = 60 * 1_000_000_000
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    f = FakeAlpaca().start()
-    f.auto_fill = False
-    f.prices.update({"AAPL": 100.0, "MSFT": 200.0})
-    monkeypatch.setenv("APCA_API_KEY_ID", f.key)
-    monkeypatch.setenv("APCA_API_SECRET_KEY", f.secret)
-    yield f
-    f.stop()
+    with running(monkeypatch) as f:
+        f.auto_fill = False
+        f.prices.update({"AAPL": 100.0, "MSFT": 200.0})
+        yield f
 
 
 async def start(tmp_path: Path, fake: FakeAlpaca, *extra: str) -> tuple[Assembly, Reconciler]:
@@ -241,12 +239,8 @@ async def test_fresh_store_adopts_account_cash_and_positions_once(tmp_path: Path
     a, rec = await start(tmp_path, fake)
     try:
         pf = a.engine.portfolio
-        assert rec.last is not None and rec.last.adopted_positions == {"MSFT": 7} and not rec.last.position_diffs
-        assert rec.last.broker_equity == pytest.approx(venue_equity)
-        assert pf.cash == pytest.approx(40_000.0) and pf.equity == pytest.approx(venue_equity)
-        pos = pf.position("MSFT")
-        assert pos is not None and (pos.qty, pos.avg_cost, pos.last_price) == (7, 102.0, 99.5)
-        assert a.engine.state.state is TradingState.ACTIVE and pf.drawdown == 0.0
+        assert_adopted(rec, a.engine, "MSFT", 7, 102.0, 40_000.0, venue_equity)
+        assert pf.position("MSFT").last_price == 99.5  # type: ignore[union-attr]  # marked at the venue's price
         await prime(a, fake)  # bars at 100: stops measure from the venue's average cost
         await a.engine.send([order(1)])  # trading on top of the adopted books keeps cash = the venue's
         await wait_for(lambda: len(fake.orders) == 1)

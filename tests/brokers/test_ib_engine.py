@@ -20,14 +20,15 @@ from algobotd.domain import NS_PER_SECOND, BarBatch, OrderRequest, OrderStatus, 
 from algobotd.feeds.ib import IBFeed
 from algobotd.store.writer import StoreWriter
 from tests.brokers.ib_fake import FakeTWS
+from tests.brokers.test_account import assert_adopted
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 SYMBOLS = ["AAPL", "MSFT"]
 
 
-def config(tmp_path: Path, port: int) -> Config:
-    return load(None, [
+def config(tmp_path: Path, port: int, *more: str) -> Config:
+    return load(None, [*more, 
         'feed.kind="ib"', 'broker.kind="ib"', f"feed.symbols={SYMBOLS!r}".replace("'", '"'), "feed.bar_seconds=10",
         "feed.grace_seconds=1.0", "feed.warmup_bars=0", f"ib.port={port}", 'ib.account="DU1234567"',
         "ib.timeout_seconds=2.0", "ib.reconnect_initial_seconds=0.05", "ib.reconnect_max_seconds=0.2",
@@ -42,8 +43,8 @@ async def tws() -> AsyncIterator[FakeTWS]:
     await fake.stop()
 
 
-async def start(tmp_path: Path, tws: FakeTWS) -> tuple[Assembly, Reconciler]:
-    cfg = config(tmp_path, tws.port)
+async def start(tmp_path: Path, tws: FakeTWS, *more: str) -> tuple[Assembly, Reconciler]:
+    cfg = config(tmp_path, tws.port, *more)
     store = StoreWriter(tmp_path / "algobot.duckdb")
     a = assemble(cfg, store)
     assert isinstance(a.broker, IBBroker) and isinstance(a.feed, IBFeed)
@@ -249,13 +250,7 @@ async def test_fresh_store_adopts_account_cash_and_positions_once(tmp_path: Path
     a, rec = await start(tmp_path, tws)
     try:
         pf = a.engine.portfolio
-        assert rec.last is not None and rec.last.adopted_positions == {"MSFT": 25} and not rec.last.position_diffs
-        assert rec.last.broker_equity == pytest.approx(venue_equity)
-        assert pf.cash == pytest.approx(50_000.0) and pf.equity == pytest.approx(venue_equity)
-        pos = pf.position("MSFT")
-        assert pos is not None and (pos.qty, pos.avg_cost) == (25, 102.0)
-        assert pf.drawdown == 0.0 and a.engine.day_start_equity == pytest.approx(venue_equity)
-        assert a.engine.state.state is TradingState.ACTIVE  # nothing differs: no REDUCING
+        assert_adopted(rec, a.engine, "MSFT", 25, 102.0, 50_000.0, venue_equity)
         await prime(a, tws)  # bars at 100: stops measure from the venue's average cost
         await a.engine.send([order(1)])  # trade on top of the adopted books: cash tracks the venue's
         await wait_for(lambda: len(tws.placed) == 1)
@@ -345,5 +340,32 @@ async def test_execution_correction_replaces_the_fill_once(tmp_path: Path, tws: 
         assert [r[0] for r in rows] == [f"{base}.01", f"{base}.01:reversed", f"{base}.02", f"{base}.02:reversed",
                                         f"{base}.03"]
         assert sum((1 if side == "buy" else -1) * q for _, side, q, _ in rows) == 8
+    finally:
+        await stop(a, rec)
+
+
+async def test_fill_seen_by_a_snapshot_before_its_commission_is_booked_with_it(tmp_path: Path, tws: FakeTWS) -> None:
+    """A reconciliation pass that meets an execution whose commission report TWS has not sent yet
+    must not book it without: the exec id is then known and the commission, arriving a moment
+    later, would be dropped -- a missed commission that only the CashWatch would ever notice."""
+    a, rec = await start(tmp_path, tws, "ib.commission_wait_seconds=5.0")
+    pf = a.engine.portfolio
+    try:
+        await prime(a, tws)
+        await a.engine.send([order(1)])
+        await wait_for(lambda: len(tws.placed) == 1)
+        tws.hold_commissions = True
+        asked = tws.exec_requests
+        tws.fill(tws.placed[0], 10, 101.25)
+        passing = asyncio.create_task(rec.run_once())  # a periodic pass while the commission is pending
+        await wait_for(lambda: tws.exec_requests > asked)  # the venue answered it without the commission
+        await asyncio.sleep(0.05)
+        tws.release_commissions()
+        await passing
+        await wait_for(lambda: a.engine.fills == 1 and not a.engine.open_orders)
+        await asyncio.sleep(0.2)
+        assert pf.commissions == pytest.approx(1.0) and pf.cash == pytest.approx(tws.cash)
+        await a.store.flush()
+        assert a.store.con.execute("SELECT commission FROM trades").fetchall() == [(1.0,)]
     finally:
         await stop(a, rec)

@@ -56,6 +56,22 @@ def test_config_switches_families_and_features_off() -> None:
         FeatureEngine(FeaturesConfig(disabled=["no_such_feature"]))
 
 
+def test_switching_a_family_off_leaves_the_other_families_values_unchanged() -> None:
+    """The families share state through the core (windows, the 60-bar extremes): each one
+    must compute the same values whichever others run."""
+    batches = random_walk_batches(150, 6, seed=3, late_symbol_at=70)
+    full = FeatureEngine(FeaturesConfig())
+    for b in batches:
+        full.update(b)
+    for family in FAMILIES:
+        eng = FeatureEngine(FeaturesConfig(disabled_families=[family]))
+        for b in batches:
+            eng.update(b)
+        cols = [full.names.index(n) for n in eng.names]
+        assert len(cols) < len(full.names)
+        assert np.allclose(eng.X, full.X[:, cols], rtol=1e-12, atol=0.0, equal_nan=True), family
+
+
 def test_ready_mask_and_warmup() -> None:
     batches = random_walk_batches(80, 4, seed=5, stale_rate=0.0, zero_volume_rate=0.0)
     eng = FeatureEngine(PV_ONLY)

@@ -55,7 +55,10 @@ def test_recent_scan_of_the_ring_matches_brute_force_with_ties_most_recent() -> 
         both.push(cols, np.stack([x, x], axis=1))
         for i, v in zip(cols, x):
             hist[i].append(v)
-        for length, (val, age) in zip((3, 5), both.recent(cols, (3, 5))):
+        recent = both.recent(cols, (3, 5), ages=(3, 5))
+        assert both.recent(cols, (3,))[3][1] is None  # ages only when asked for
+        for length, (val, age) in recent.items():
+            assert age is not None
             for k, i in enumerate(cols):
                 h = hist[i][-length:][::-1]  # latest first
                 if len(hist[i]) < length:
@@ -65,6 +68,24 @@ def test_recent_scan_of_the_ring_matches_brute_force_with_ties_most_recent() -> 
                 assert age[k].tolist() == [h.index(max(h)), h.index(min(h))]  # first = most recent
                 checked += 1
     assert checked > 500
+
+
+def test_extrema_in_step_fast_path_equals_the_per_symbol_path() -> None:
+    n, g = 4, np.random.default_rng(7)
+    fast, slow = (RollingExtrema(5, n, (1.0, -1.0)) for _ in range(2))
+    every = np.arange(n)
+    for step in range(60):
+        slow.in_step = False
+        x = np.round(g.normal(100, 2, (n, 2)), 0)  # coarse: ties happen
+        hold = np.array([2]) if step == 40 else None
+        fast.push(every, x, hold)
+        slow.push(every, x, hold)
+        assert fast.in_step == (step < 40)
+        for got, want in zip(fast.query(every), slow.query(every)):
+            assert np.array_equal(got, want, equal_nan=True)
+        a, b = fast.recent(every, (2, 4), ages=(4,)), slow.recent(every, (2, 4), ages=(4,))
+        assert all(np.array_equal(a[w][0], b[w][0], equal_nan=True) for w in (2, 4))
+        assert np.array_equal(a[4][1], b[4][1], equal_nan=True)
 
 
 def test_rolling_moments_sums_variance_covariance_and_nan_windows() -> None:
@@ -125,6 +146,26 @@ def test_several_windows_in_one_structure_and_held_rows_equal_separate_structure
                 compared += int(np.isfinite(want).sum())
         assert np.array_equal(both.pushes, alone[6].pushes)
     assert compared > 1000
+
+
+def test_moments_in_step_fast_path_equals_the_per_symbol_path() -> None:
+    """Every symbol pushing every time keeps whole ring slots (``in_step``); the result is
+    bit-identical to the per-symbol row path, and a held symbol ends the fast path."""
+    n, g = 4, np.random.default_rng(6)
+    fast, slow = (RollingMoments((3, 5), n, 2, pairs=((0, 1),)) for _ in range(2))
+    every = np.arange(n)
+    for step in range(40):
+        slow.in_step = False
+        rows = g.normal(0, 1, (n, 2))
+        rows[g.random((n, 2)) < 0.05] = np.nan
+        hold = np.array([1]) if step == 30 else None
+        fast.push(every, rows, hold)
+        slow.push(every, rows, hold)
+        assert fast.in_step == (step < 30)
+        a, b = fast.stats(every), slow.stats(every)
+        for got, want in ((a.sum, b.sum), (a.var, b.var), (a.cov, b.cov)):
+            assert np.array_equal(got, want, equal_nan=True)
+        assert np.array_equal(fast.ring, slow.ring, equal_nan=True)
 
 
 def test_moments_grow_keeps_old_symbols_and_starts_new_ones_empty() -> None:

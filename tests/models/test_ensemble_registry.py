@@ -186,3 +186,41 @@ def test_close_ends_a_running_background_training(tmp_path: Path) -> None:
     while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert procs and not any(p.is_alive() for p in procs)
+
+
+def test_ensemble_is_the_shipped_default_and_the_test_suite_runs_the_baseline(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    assert load(ROOT / "config.toml").model.kind == "ensemble"
+    assert load().model.kind == "baseline"  # ALGOBOT_CONFIG (tests/conftest.py): no test trains by accident
+
+
+def test_first_start_asks_for_its_training_history_and_trains_on_a_short_budget(trained, tmp_path: Path) -> None:
+    from algobotd.models.train import first_start_spec, spec_from
+
+    cfg = load(None, ["model.kind=\"ensemble\"", "model.epochs=20", "model.gbm_rounds=300", "model.start_epochs=3",
+                      "model.start_gbm_rounds=50", "model.min_train_bars=321"], str(tmp_path / "state"))
+    first, full = first_start_spec(cfg.model), spec_from(cfg.model)
+    assert (first.deep.epochs, first.tree.rounds) == (3, 50) and (full.deep.epochs, full.tree.rounds) == (20, 300)
+    assert first.models == full.models and first.horizon == full.horizon
+    model = EnsembleModel(cfg, N)
+    assert model.history_wanted == 321  # the warm-up fetches this much: training starts right after it
+    model.install(trained[1])
+    assert model.history_wanted == 0
+    model.close()
+
+
+def test_a_champion_trained_on_other_features_is_refused_and_a_new_one_trained(trained, tmp_path: Path) -> None:
+    import dataclasses
+
+    cfg = load(None, ["model.kind=ensemble", "model.models=lightgbm", "model.min_train_bars=120"],
+               str(tmp_path / "state"))
+    reg = ModelRegistry.for_state(cfg.state.dir)
+    reg.save(dataclasses.replace(trained[1], model_id="ens-old", feature_names=("gone",)))
+    reg.promote("ens-old")
+    model = EnsembleModel(cfg, N)
+    assert model.bundle is None and "other features" in (model.last_error or "")
+    for bt in to_batches(ar_closes(120, 8), SYMS):
+        assert not model.update(bt).ready.any()
+    assert model.status()["training"]  # the first-start training still runs: the daemon will trade
+    model.close()
