@@ -26,6 +26,11 @@ from algobotd.validate.metrics import summarize
 
 log = structlog.get_logger(__name__)
 
+# Rows per result-file flush. Larger flushes cost the writer thread less CPU (100k: ~25% less,
+# every statement has a fixed cost), but the backlog the engine may queue before waiting
+# (store.keep_up) is twice this, and at 100k the baseline case's peak memory rose by ~35 MiB.
+BACKTEST_FLUSH_ROWS = 50_000
+
 SUMMARY_KEYS = ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "commission", "final_equity",
                 "buy_and_hold_return")
 
@@ -60,7 +65,7 @@ async def run_backtest(
     )
     prepare_result_file(cfg, out, "backtest")
     t0 = time.perf_counter()
-    store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, 50_000))
+    store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, BACKTEST_FLUSH_ROWS))
     a = assemble(cfg, store, replay_path=data)
     await a.broker.connect()
     await warm_up(a)

@@ -75,7 +75,7 @@ class CrossAsset:
         k = len(self.names)
         self.levels = LagRing(LEVEL_DEPTH, k)
         self._all, self._lags = np.arange(k), np.array((0, 1, *RET_LAGS))[:, None]
-        self.returns = RollingMoments(RV_WINDOW, k, 1)
+        self.returns = RollingMoments(RV_WINDOW, 1, 1)  # the index's log returns (only its volatility is read)
         self.rv_hist = LagRing(PCT_WINDOW, 1)
         self.curve_hist = LagRing(21, 1)
         self.last = np.full(k, np.nan)
@@ -119,7 +119,9 @@ class CrossAsset:
         self.levels.push(present, vals[present])
         # one gather per batch after the push: lag 1 is each present series' previous level
         lv = self.levels.ago(self._all, self._lags)
-        self.returns.push(present, np.log(vals[present] / lv[1][present])[:, None])
+        idx = self.col.get(self.roles.index)
+        if idx is not None and ok[idx]:
+            self.returns.push(_FIRST, np.log(vals[idx] / lv[1][idx]).reshape(1, 1))
         self.last[present] = vals[present]
         self._rets = {lag: np.log(lv[0] / lv[i + 2]) for i, lag in enumerate(RET_LAGS)}  # engine: errstate
         roles, m = self.roles, self.market
@@ -128,9 +130,8 @@ class CrossAsset:
             m["vix_level"] = self.last[vix] / 100.0
             m["vix_pct_120"] = self._pct(self.levels.ring[:, vix], int(self.levels.pushes[vix]))
             m["vix_chg_5"] = self._ret(roles.vol_index, 5)
-        idx = self.col.get(roles.index)
         if idx is not None:
-            rv = self.returns.std(np.array([idx]), 0)
+            rv = self.returns.std(_FIRST, 0)
             if ok[idx]:
                 self.rv_hist.push(_FIRST, rv)
             m["idx_rv_20"] = float(rv[0])

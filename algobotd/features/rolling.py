@@ -4,8 +4,15 @@ Every structure keeps one column per symbol and advances only the columns given 
 ``cols`` (the symbols that reported this bar): a stale symbol keeps its state. The engine
 updates every column at once and names the stale ones in ``hold`` (positions in ``cols``):
 their inputs are ignored and their state is restored, which costs O(stale) instead of a
-gather and a scatter of the whole state. Each symbol has its own clock (``pushes``: how many values it has seen), so windows are
-counted in the symbol's own bars, never in wall-clock batches.
+gather and a scatter of the whole state. Each symbol has its own clock (``pushes``: how
+many values it has seen), so windows are counted in the symbol's own bars, never in
+wall-clock batches. While every symbol has seen every bar (``in_step``), all clocks agree
+and a push writes and reads whole ring slots instead of per-symbol rows.
+
+Per-call cost, not arithmetic, dominates at a few hundred symbols, so related series share
+a structure (one ``push`` for ``[symbols, k]``), and arrays are laid out so numpy's inner
+loop runs over symbols: broadcasting or slicing a short last axis makes it loop over
+k-long rows, several times slower.
 
 Windows follow pandas' ``min_periods=window`` rule: a statistic is NaN until the last
 ``window`` values are all finite.
@@ -234,7 +241,8 @@ class RollingExtrema:
     ``window`` values; the window is the suffix of the previous block plus the prefix of
     the current one. Prefix maxima update in O(1); suffix maxima are built once per
     completed block (O(window) every ``window`` bars), so the cost is amortised O(1).
-    Ties go to the most recent bar. Values must be finite (only valid bars are pushed).
+    Ties go to the most recent bar. Values must be finite (held rows may be anything).
+    ``recent`` scans the ring for shorter windows (no structure of their own).
 
     ``signs`` holds one entry per tracked series (+1: maximum, -1: minimum), so e.g. the
     rolling high and the rolling low share one structure: ``push`` takes ``x[m, k]`` (or

@@ -55,7 +55,7 @@ class TradeStats:
         self._notional = np.zeros(n_symbols)
         # Kelly inputs per symbol change only when a round trip closes: cached for the whole
         # universe (p, average win, average loss, f*), refreshed for the symbols listed in _stale
-        self._kelly: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._kelly: np.ndarray | None = None  # [4, n]: one gather per batch for all four
         self._kelly_cfg: RiskConfig | None = None
         self._stale: set[int] = set()
 
@@ -69,18 +69,17 @@ class TradeStats:
         """(win rate, average win, average loss, full Kelly) of the symbols in ``idx``: the numbers
         ``shrunk_inputs`` and ``full_kelly`` give, from a cache (update the stats only via ``on_fill``)."""
         n = len(self.wins)
-        if self._kelly is None or self._kelly_cfg is not cfg or len(self._kelly[0]) != n:
+        if self._kelly is None or self._kelly_cfg is not cfg or self._kelly.shape[1] != n:
             p, avg_win, avg_loss = shrunk_inputs(self, n, cfg)
-            self._kelly, self._kelly_cfg = (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss)), cfg
+            self._kelly, self._kelly_cfg = np.array((p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))), cfg
             self._stale.clear()
         elif self._stale:
             s = np.fromiter(self._stale, dtype=np.int64, count=len(self._stale))
             p, avg_win, avg_loss = shrunk_inputs(self, n, cfg, s)
-            for cached, fresh in zip(self._kelly, (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))):
-                cached[s] = fresh
+            self._kelly[:, s] = (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))
             self._stale.clear()
-        p, avg_win, avg_loss, kelly = self._kelly
-        return p[idx], avg_win[idx], avg_loss[idx], kelly[idx]
+        p, avg_win, avg_loss, kelly = self._kelly[:, idx]
+        return p, avg_win, avg_loss, kelly
 
     def on_fill(self, i: int, fill: Fill) -> None:
         """Book one execution of symbol ``i`` (a few per bar at most: plain Python)."""
@@ -261,8 +260,7 @@ def size_targets(
         cap = min(cfg.max_position_pct, cfg.max_order_value / equity) if equity > 0 else 0.0
         weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.where(vol_ratio > 0, vol_ratio, 0.0), cap)
         size = np.floor(weight * max(equity, 0.0) / price[e]).astype(np.int64)
-        sign = np.where(go_long_c[entering_c], 1, -1)
-        target[e] = sign * size
+        target[e] = np.where(go_long_c[entering_c], size, -size) if cfg.allow_short else size  # long only: all buys
         explain[:, e] = (p, avg_win / avg_loss, kelly, vol_ratio, weight)
 
     factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,8 +105,12 @@ def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str])
             # timestamps always go through numpy (datetime64[ns]), exactly like array columns
             if c not in TIMESTAMP_COLUMNS and all(v == values[0] or (v != v and values[0] != values[0])
                                                   for v in values):  # NaN counts as equal here
-                exprs.append(f"?::{_sql_type(values[0])}")
-                params.append(values[0])
+                value = values[0]
+                if isinstance(value, float) and math.isnan(value):
+                    exprs.append("NULL::DOUBLE")  # as DuckDB reads a NaN from a numpy column
+                else:
+                    exprs.append(f"?::{_sql_type(value)}")
+                    params.append(value)
                 continue
             relation[c] = np.repeat(_constant_column(c, values), counts)
         else:  # some blocks give an array, some a constant
