@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from algobotd.domain import NS_PER_SECOND, BarBatch, InsiderFiling
+from algobotd.domain import NS_PER_SECOND, BarBatch, InsiderFiling, OptionsSnapshot
 from algobotd.features.core import BatchInputs, grow_1d
 from algobotd.features.registry import FeatureSpec
 from algobotd.symbols import SymbolIndex
@@ -32,15 +32,20 @@ def signed_log1p(x: np.ndarray | float) -> np.ndarray | float:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def oi_ratio(put_oi: float, call_oi: float) -> float:
-    """log((put OI + 1) / (call OI + 1)), NaN when either is unknown or negative."""
-    if not (math.isfinite(put_oi) and math.isfinite(call_oi)) or min(put_oi, call_oi) < 0:
-        return math.nan
-    return math.log((put_oi + 1.0) / (call_oi + 1.0))
+def oi_ratio(put_oi: np.ndarray | float, call_oi: np.ndarray | float) -> np.ndarray:
+    """log((put OI + 1) / (call OI + 1)), NaN when either is unknown or negative (arrays or scalars)."""
+    put_oi, call_oi = np.asarray(put_oi, dtype=float), np.asarray(call_oi, dtype=float)
+    ok = np.isfinite(put_oi) & np.isfinite(call_oi) & (np.minimum(put_oi, call_oi) >= 0)
+    out = np.full(ok.shape, np.nan)
+    # only where usable (no warnings from the rest, no np.errstate: it costs more than the math here)
+    np.divide(put_oi + 1.0, call_oi + 1.0, out=out, where=ok)
+    return np.log(out, out=out, where=ok)
 
 
-def unusual_flag(x: float) -> float:
-    return x if x in (0.0, 1.0) else math.nan
+def unusual_flag(x: np.ndarray | float) -> np.ndarray:
+    """The flag where it is 0 or 1, NaN otherwise (unknown or garbled)."""
+    x = np.asarray(x, dtype=float)
+    return np.where((x == 0.0) | (x == 1.0), x, np.nan)
 
 
 def insider_summary(rows: list[InsiderFiling]) -> tuple[float, float, float]:
@@ -124,46 +129,63 @@ class Alternative:
                 self.sent[i] += s
                 self.count[i] += 1.0
                 self.last_news_ts[i] = batch.ts
+        rows, snaps = [], []
         for snap in batch.options:
             i = index.get(snap.symbol)
             if i is None:
                 dropped["options_unknown_symbol"] = dropped.get("options_unknown_symbol", 0) + 1
                 continue
-            # open interest, gamma and the flag stand on their own: a snapshot without usable
-            # volumes or vols (IB's skew probe failed) still carries them; unknown -> NaN
-            self.pcr_oi[i] = oi_ratio(snap.put_oi, snap.call_oi)
-            self.gex[i] = signed_log1p(snap.gamma_exposure / GEX_SCALE) if math.isfinite(snap.gamma_exposure) else np.nan
-            self.unusual[i] = unusual_flag(snap.unusual)
-            nums = (snap.call_volume, snap.put_volume, snap.atm_iv, snap.put_iv_25d, snap.call_iv_25d)
-            if not all(math.isfinite(v) for v in nums) or min(nums[:2]) < 0 or min(nums[2:]) <= 0:
-                dropped["options_invalid"] = dropped.get("options_invalid", 0) + 1
-                continue
-            pcr = math.log((snap.put_volume + 1.0) / (snap.call_volume + 1.0))
-            prev = self.pcr_ema[i]
-            self.pcr_ema[i] = pcr if math.isnan(prev) else (1.0 - PCR_ALPHA) * prev + PCR_ALPHA * pcr
-            self.pcr[i] = pcr
-            self.skew[i] = snap.put_iv_25d - snap.call_iv_25d
-            self.atm_iv[i] = snap.atm_iv
+            rows.append(i)
+            snaps.append(snap)
+        if len(set(rows)) == len(rows):  # one snapshot per symbol (the usual case): array ops
+            self._step_options(np.array(rows, dtype=np.int64), snaps, dropped)
+        else:  # a symbol twice in one batch: in arrival order, one snapshot at a time
+            for i, snap in zip(rows, snaps):
+                self._step_options(np.array([i]), [snap], dropped)
         self.insider.step(batch, index, dropped)
+
+    def _step_options(self, rows: np.ndarray, snaps: list[OptionsSnapshot], dropped: dict[str, int]) -> None:
+        """Apply snapshots of distinct symbols ``rows`` at once (a few dozen per batch: one array op
+        per field beats a Python loop of numpy scalar reads and writes per snapshot)."""
+        if not snaps:
+            return
+        f = np.array([(o.put_oi, o.call_oi, o.gamma_exposure, o.unusual, o.call_volume, o.put_volume, o.atm_iv,
+                       o.put_iv_25d, o.call_iv_25d) for o in snaps], dtype=float).T
+        put_oi, call_oi, gamma, unusual, call_v, put_v, atm, put_iv, call_iv = f
+        # open interest, gamma and the flag stand on their own: a snapshot without usable
+        # volumes or vols (IB's skew probe failed) still carries them; unknown -> NaN
+        self.pcr_oi[rows] = oi_ratio(put_oi, call_oi)
+        self.gex[rows] = np.where(np.isfinite(gamma), signed_log1p(gamma / GEX_SCALE), np.nan)
+        self.unusual[rows] = unusual_flag(unusual)
+        ok = np.isfinite(f[4:]).all(axis=0) & (np.minimum(call_v, put_v) >= 0) & (f[6:].min(axis=0) > 0)
+        if not ok.all():
+            dropped["options_invalid"] = dropped.get("options_invalid", 0) + int((~ok).sum())
+            rows, call_v, put_v, atm, put_iv, call_iv = (a[ok] for a in (rows, call_v, put_v, atm, put_iv, call_iv))
+        pcr = np.log((put_v + 1.0) / (call_v + 1.0))
+        prev = self.pcr_ema[rows]
+        self.pcr_ema[rows] = np.where(np.isnan(prev), pcr, (1.0 - PCR_ALPHA) * prev + PCR_ALPHA * pcr)
+        self.pcr[rows] = pcr
+        self.skew[rows] = put_iv - call_iv
+        self.atm_iv[rows] = atm
 
     def update(self, x: BatchInputs) -> dict[str, np.ndarray]:
         cols = x.cols
         last = self.last_news_ts[cols]
         minutes = np.where(last == NO_NEWS, np.nan, (x.ts - last) / (60.0 * NS_PER_SECOND))
-        out = {
-            "news_sent": self.sent[cols].copy(),
-            "news_count": self.count[cols].copy(),
+        out = {  # ``cols`` is an index array: each gather below is already a copy
+            "news_sent": self.sent[cols],
+            "news_count": self.count[cols],
             "news_age": np.log1p(minutes),
-            "opt_pcr": self.pcr[cols].copy(),
-            "opt_pcr_ema": self.pcr_ema[cols].copy(),
-            "opt_iv_skew": self.skew[cols].copy(),
-            "opt_atm_iv": self.atm_iv[cols].copy(),
-            "opt_pcr_oi": self.pcr_oi[cols].copy(),
-            "opt_gex": self.gex[cols].copy(),
-            "opt_unusual": self.unusual[cols].copy(),
-            "insider_net_value": self.insider.value[cols].copy(),
-            "insider_buy_ratio": self.insider.ratio[cols].copy(),
-            "insider_net_insiders": self.insider.net_insiders[cols].copy(),
+            "opt_pcr": self.pcr[cols],
+            "opt_pcr_ema": self.pcr_ema[cols],
+            "opt_iv_skew": self.skew[cols],
+            "opt_atm_iv": self.atm_iv[cols],
+            "opt_pcr_oi": self.pcr_oi[cols],
+            "opt_gex": self.gex[cols],
+            "opt_unusual": self.unusual[cols],
+            "insider_net_value": self.insider.value[cols],
+            "insider_buy_ratio": self.insider.ratio[cols],
+            "insider_net_insiders": self.insider.net_insiders[cols],
         }
         for group in self.stale_groups:  # state keeps advancing; only the output is masked
             for name in _GROUP_FEATURES.get(group, ()):

@@ -16,6 +16,7 @@ from algobotd.features.rolling import LagRing, RollingExtrema, RollingMoments, S
 
 CLOSE_DEPTH = 61  # ret_60 needs the close 60 bars ago
 LAGS = (1, 5, 10, 20, 60)  # closes k bars back, gathered once per batch
+_LAG_ROWS = np.array(LAGS)[:, None]
 EXTREMES_WINDOW = 60  # rolling high, low and highest volume: one structure for both bar families
 HIGH, LOW, VOLUME = range(3)  # columns of ``BatchInputs.extremes``
 
@@ -109,8 +110,11 @@ class Core:
             return a if every else a[cols]  # read-only from here on: never written to
 
         o, h, l, c, v = (pick(a) for a in (batch.open, batch.high, batch.low, batch.close, batch.volume))
-        prev_c = self.closes.ago(cols, 0)
         self.closes.push(cols, c, hold)
+        # one gather for every lag after the push; lag 1 is the previous valid close (a held row's
+        # lags are off by one, but its outputs are discarded and its state does not advance)
+        lagged = self.closes.ago(cols, _LAG_ROWS)
+        prev_c = lagged[LAGS.index(1)]
         r = np.log(c / prev_c)
         tr = np.maximum(h - l, np.maximum(np.abs(h - prev_c), np.abs(l - prev_c)))
         tr = np.where(np.isfinite(prev_c), tr, np.nan)
@@ -119,7 +123,6 @@ class Core:
             self.w14.push(cols, tr[:, None], hold)
             self.w20.push(cols, r[:, None], hold)
             atr14, std20 = self.w14.mean(cols, 0), self.w20.std(cols, 0)
-        lagged = self.closes.ago(cols, np.array(LAGS)[:, None])  # one gather for every lag
         extremes = None
         if self.extremes is not None:
             self.extremes.push(cols, np.stack([h, l, v], axis=1), hold)

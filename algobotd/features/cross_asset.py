@@ -9,21 +9,20 @@ symbol; sector values follow the symbol's sector series (``features.sectors``).
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from algobotd.features.core import BatchInputs
 from algobotd.features.registry import FeatureSpec
-from algobotd.features.rolling import LagRing, RollingMoments, StatePart
 
 FAMILY = "cross_asset"
 PCT_WINDOW = 120  # bars of history behind the percentile features
 RV_WINDOW = 20
 LEVEL_DEPTH = PCT_WINDOW + 1
 RET_LAGS = (5, 20, 60)
-_FIRST = np.array([0])  # the single column of the one-series rings
-_BACK = np.arange(PCT_WINDOW)  # 0 = the latest value
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,96 +66,116 @@ def specs() -> list[FeatureSpec]:
     ]
 
 
+_MARKET = ("vix_level", "vix_pct_120", "vix_chg_5", "idx_rv_20", "idx_rv_pct_120", "idx_ret_5", "idx_ret_20",
+           "yc_slope", "yc_slope_chg_20", "usd_mom_5", "usd_mom_20")  # the same for every symbol
+
+
 class CrossAsset:
+    """Market-wide state is a handful of scalar series: plain Python floats in deques, because
+    numpy's per-call cost on 1- to 7-element arrays is many times the arithmetic (this step
+    runs once per batch, whatever the number of symbols)."""
+
     def __init__(self, n_symbols: int, roles: RefRoles) -> None:
         self.roles = roles
         self.names = roles.names()
         self.col = {n: j for j, n in enumerate(self.names)}
-        k = len(self.names)
-        self.levels = LagRing(LEVEL_DEPTH, k)
-        self._all, self._lags = np.arange(k), np.array((0, 1, *RET_LAGS))[:, None]
-        self.returns = RollingMoments(RV_WINDOW, 1, 1)  # the index's log returns (only its volatility is read)
-        self.rv_hist = LagRing(PCT_WINDOW, 1)
-        self.curve_hist = LagRing(21, 1)
-        self.last = np.full(k, np.nan)
+        self.levels: list[deque[float]] = [deque(maxlen=LEVEL_DEPTH) for _ in self.names]
+        self.index_returns: deque[float] = deque(maxlen=RV_WINDOW)  # the index's log returns
+        self.rv_hist: deque[float] = deque(maxlen=PCT_WINDOW)
+        self.curve_hist: deque[float] = deque(maxlen=21)
+        self.last = [math.nan] * len(self.names)
         self.sector_map = dict(roles.sectors)
         self.sector_col = np.full(0, -1, dtype=np.int64)
         self.missing: tuple[str, ...] = self.names
         self.dropped = 0  # non-finite / non-positive reference values
         self.market: dict[str, float] = {}
         self._sector_rs: dict[int, np.ndarray] = {}
-        self._rets: dict[int, np.ndarray] = {}
+        self._rets: dict[int, list[float]] = {}
         self.grow_symbols(())
-
-    def parts(self) -> list[StatePart]:
-        return [self.returns]
 
     def grow_symbols(self, symbols: tuple[str, ...]) -> None:
         """Map symbols (all of them, in engine order) to their sector series' column (-1: none)."""
         self.sector_col = np.array([self.col.get(self.sector_map.get(s, ""), -1) for s in symbols], dtype=np.int64)
 
     def _ret(self, name: str, k: int) -> float:
-        """Log return of a series over its own last ``k`` values (from this batch's gather)."""
+        """Log return of a series over its own last ``k`` values (from this batch's lags)."""
         j = self.col.get(name)
-        return np.nan if j is None else float(self._rets[k][j])
+        return math.nan if j is None else self._rets[k][j]
 
     @staticmethod
-    def _pct(ring: np.ndarray, n_seen: int) -> float:
-        """Share of the last PCT_WINDOW values of a ring column that are <= the latest one."""
-        if n_seen < PCT_WINDOW:
-            return np.nan
-        last = ring[(n_seen - 1 - _BACK) % ring.size]  # last[0] is the latest
-        return float(np.mean(last <= last[0])) if np.isfinite(last).all() else np.nan
+    def _pct(hist: deque[float]) -> float:
+        """Share of the last PCT_WINDOW values of a series that are <= the latest one
+        (NaN before PCT_WINDOW values or with a NaN among them)."""
+        if len(hist) < PCT_WINDOW:
+            return math.nan
+        last = list(hist)[-PCT_WINDOW:]
+        latest = last[-1]
+        if any(v != v for v in last):  # NaN
+            return math.nan
+        return sum(1 for v in last if v <= latest) / PCT_WINDOW
+
+    @staticmethod
+    def _rv(rets: deque[float]) -> float:
+        """Sample std (ddof=1) of the last RV_WINDOW index returns, NaN until they are all finite."""
+        if len(rets) < RV_WINDOW or not all(math.isfinite(v) for v in rets):
+            return math.nan
+        mean = sum(rets) / RV_WINDOW
+        return math.sqrt(sum((v - mean) ** 2 for v in rets) / (RV_WINDOW - 1))
 
     def step_market(self, refs: dict[str, float]) -> None:
         """Advance the reference series present in this batch (called once per batch)."""
-        vals = np.array([refs.get(n, np.nan) for n in self.names], dtype=float)
-        ok = np.isfinite(vals) & (vals > 0)
-        good = ok.tolist()  # a few series: plain Python beats numpy calls on 7-element arrays
-        self.dropped += sum(1 for n, g in zip(self.names, good) if not g and n in refs)
-        self.missing = tuple(n for n, g in zip(self.names, good) if not g)
-        present = np.flatnonzero(ok)
-        self.levels.push(present, vals[present])
-        # one gather per batch after the push: lag 1 is each present series' previous level
-        lv = self.levels.ago(self._all, self._lags)
-        idx = self.col.get(self.roles.index)
-        if idx is not None and ok[idx]:
-            self.returns.push(_FIRST, np.log(vals[idx] / lv[1][idx]).reshape(1, 1))
-        self.last[present] = vals[present]
-        self._rets = {lag: np.log(lv[0] / lv[i + 2]) for i, lag in enumerate(RET_LAGS)}  # engine: errstate
+        nan = math.nan
+        missing = []
+        for j, name in enumerate(self.names):
+            v = float(refs.get(name, nan))
+            if math.isfinite(v) and v > 0:
+                self.levels[j].append(v)
+                self.last[j] = v
+            else:
+                missing.append(name)
+                self.dropped += name in refs
+        self.missing = tuple(missing)
+        # lagged levels of every series (NaN before it has that many values); lag 1 is the previous level
+        lv = {k: [h[-1 - k] if len(h) > k else nan for h in self.levels] for k in (0, 1, *RET_LAGS)}
+        self._rets = {k: [math.log(a / b) for a, b in zip(lv[0], lv[k])] for k in RET_LAGS}
         roles, m = self.roles, self.market
+        idx = self.col.get(roles.index)
+        idx_ok = idx is not None and roles.index not in self.missing
+        if idx_ok:
+            self.index_returns.append(math.log(lv[0][idx] / lv[1][idx]))
         vix = self.col.get(roles.vol_index)
         if vix is not None:
             m["vix_level"] = self.last[vix] / 100.0
-            m["vix_pct_120"] = self._pct(self.levels.ring[:, vix], int(self.levels.pushes[vix]))
+            m["vix_pct_120"] = self._pct(self.levels[vix])
             m["vix_chg_5"] = self._ret(roles.vol_index, 5)
         if idx is not None:
-            rv = self.returns.std(_FIRST, 0)
-            if ok[idx]:
-                self.rv_hist.push(_FIRST, rv)
-            m["idx_rv_20"] = float(rv[0])
-            m["idx_rv_pct_120"] = self._pct(self.rv_hist.ring[:, 0], int(self.rv_hist.pushes[0]))
+            rv = self._rv(self.index_returns)
+            if idx_ok:
+                self.rv_hist.append(rv)
+            m["idx_rv_20"] = rv
+            m["idx_rv_pct_120"] = self._pct(self.rv_hist)
             m["idx_ret_5"] = self._ret(roles.index, 5)
             m["idx_ret_20"] = self._ret(roles.index, 20)
         lo, sh = self.col.get(roles.curve_long), self.col.get(roles.curve_short)
-        slope = np.nan
+        slope = nan
         if lo is not None and sh is not None:
             a, b = self.last[lo], self.last[sh]
-            slope = a - b if roles.curve_kind == "rate" else float(np.log(a / b))
-        self.curve_hist.push(_FIRST, np.array([slope]))
+            slope = a - b if roles.curve_kind == "rate" else math.log(a / b)
+        self.curve_hist.append(slope)
         m["yc_slope"] = slope
-        m["yc_slope_chg_20"] = float(slope - self.curve_hist.ago(_FIRST, 20)[0])
+        m["yc_slope_chg_20"] = slope - self.curve_hist[0] if len(self.curve_hist) > 20 else nan
         m["usd_mom_5"] = self._ret(roles.dollar, 5)
         m["usd_mom_20"] = self._ret(roles.dollar, 20)
         idx_20, idx_60 = self._ret(roles.index, 20), self._ret(roles.index, 60)
-        ret20, ret60 = self._rets[20], self._rets[60]
+        ret20, ret60 = np.array(self._rets[20]), np.array(self._rets[60])
         self._sector_rs = {20: ret20 - idx_20, 60: ret60 - idx_60, 0: ret20}
 
     def update(self, x: BatchInputs, ret_20: np.ndarray) -> dict[str, np.ndarray]:
         m = x.cols.size
-        out = {name: np.full(m, self.market.get(name, np.nan)) for name in
-               ("vix_level", "vix_pct_120", "vix_chg_5", "idx_rv_20", "idx_rv_pct_120", "idx_ret_5",
-                "idx_ret_20", "yc_slope", "yc_slope_chg_20", "usd_mom_5", "usd_mom_20")}
+        # one [features, symbols] block filled by broadcasting: its rows are the outputs
+        block = np.empty((len(_MARKET), m))
+        block[:] = np.array([self.market.get(name, np.nan) for name in _MARKET])[:, None]
+        out = dict(zip(_MARKET, block))
         sec = self.sector_col[x.cols]
         has = sec >= 0
         for w in (20, 60):

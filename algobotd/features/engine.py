@@ -61,6 +61,17 @@ def bar_problems(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,
             "negative_volume": negv}
 
 
+def bars_look_clean(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
+                    valid: np.ndarray) -> bool:
+    """True when no valid bar has any of ``bar_problems``: one combined check per batch (a NaN
+    fails every comparison; finite prices with 0 < l <= min(o, c) <= max(o, c) <= h are positive
+    and ordered), so the per-reason masks are only built when something is wrong."""
+    ok = (l > 0) & (l <= np.minimum(o, c)) & (np.maximum(o, c) <= h) & (v >= 0)
+    ok &= np.isfinite(h)
+    ok &= np.isfinite(v)
+    return bool(ok.all() or ok[valid].all())
+
+
 def aligned(batch: BarBatch, pos: np.ndarray, symbols: tuple[str, ...]) -> BarBatch:
     """The batch with its arrays in engine column order (symbol ``batch.symbols[k]`` at ``pos[k]``);
     engine symbols missing from the batch are stale. Only built when the orders differ."""
@@ -171,9 +182,8 @@ class FeatureEngine:
         o, h, l, c, v = (np.asarray(a, dtype=float) for a in (b.open, b.high, b.low, b.close, b.volume))
         valid = np.zeros(self.X.shape[0], dtype=bool)
         valid[: len(b.valid)] = b.valid
-        problems = bar_problems(o, h, l, c, v)
-        masks = list(problems.values())
-        if (np.logical_or.reduce(masks) & valid[: o.size]).any():  # rare: count by reason
+        if not bars_look_clean(o, h, l, c, v, valid[: o.size]):  # rare: find and count them by reason
+            problems = bar_problems(o, h, l, c, v)
             bad = np.zeros_like(valid)
             for reason, mask in problems.items():
                 hit = mask & valid[: mask.size]
@@ -212,7 +222,6 @@ class FeatureEngine:
             for part in self._parts():
                 if isinstance(part, RollingMoments):
                     part.refresh()
-            self.ca.returns.refresh()
         return self.rows(batch)
 
     def rows(self, batch: BarBatch) -> np.ndarray:

@@ -93,6 +93,7 @@ class EnsembleModel:
         # a failed first training is not retried in a loop; an unusable champion (other features) is
         # no reason not to train one: with no bundle installed, train_on_start still applies
         self._training_failed = False
+        self._trained = False
         self.last_confidence = float("nan")
         self._sig_var = np.zeros(0)
         self._prev_close = np.zeros(0)
@@ -167,6 +168,7 @@ class EnsembleModel:
             fut, self._training = self._training, None
             try:
                 fut.result()
+                self._trained = True  # promoted: the champion poll loads it; no second first-start training
             except Exception as exc:
                 self.last_error = f"training failed: {exc}"
                 self._training_failed = True
@@ -182,7 +184,7 @@ class EnsembleModel:
         mc = self.cfg.model
         if self.bundle is not None or self._training is not None or not mc.train_on_start:
             return
-        if len(self.recent) < mc.min_train_bars or self._training_failed:
+        if len(self.recent) < mc.min_train_bars or self._training_failed or self._trained:
             return
         if self._pool is None:  # spawn: no forked copy of the event loop, the store or sockets
             self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
@@ -228,7 +230,10 @@ class EnsembleModel:
         score = np.full(n, np.nan)
         conf = np.zeros(n)
         if idx.size:
-            score[idx] = b.meta.linear(Z[idx], self._W) / b.meta.out_std
+            # without the intercept (the label's mean over the training window): with little signal
+            # the scores vary little, so that one estimate, in score-sd units, would put every symbol
+            # above `entry` or none of them (seen on the simulated market: a median score of -1.9)
+            score[idx] = (b.meta.linear(Z[idx], self._W) - b.meta.intercept) / b.meta.out_std
             conf[idx] = confidence(Z[idx], self._W, score[idx], b.calibrator)
             self.last_confidence = float(conf[idx].mean())
         return Prediction(score, conf, ready, self.weights)

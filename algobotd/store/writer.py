@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +20,21 @@ import duckdb
 import numpy as np
 import structlog
 
+from algobotd.store.rows import (
+    _ORDER_UPDATE_COLUMNS,
+    _Block,
+    _column,
+    _fold_order_updates,
+    _merge_blocks,
+    _with_update,
+)
 from algobotd.store.schema import COLUMNS, KEYED_TABLES, migrate
 from algobotd.symbols import SymbolIndex
 
 log = structlog.get_logger(__name__)
 
-TIMESTAMP_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at", "updated_at", "next_attempt", "sent_at"})
-_NAT = np.iinfo(np.int64).min
 BACKLOG_FLUSHES = 2
 _COLUMN_SETS = {table: frozenset(names) for table, names in COLUMNS.items()}
-_ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "status_reason", "updated_at")
-_ORDERS_UPDATED = tuple(COLUMNS["orders"].index(c) for c in _ORDER_UPDATE_COLUMNS[1:])  # where an update lands
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -44,97 +46,6 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not read_only:
         migrate(con)
     return con
-
-
-def _column(name: str, values: list[Any]) -> np.ndarray:
-    if name in TIMESTAMP_COLUMNS:
-        return np.array([_NAT if v is None else v for v in values], dtype=np.int64).view("datetime64[ns]")
-    return np.array(values, dtype=object)
-
-
-def _fold_order_updates(new_orders: list[tuple[Any, ...]], updates: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
-    """The order updates (``_ORDER_UPDATE_COLUMNS``) whose order row is inserted in the same flush."""
-    return {r[0]: updates[r[0]] for r in new_orders if r[0] in updates}
-
-
-def _with_update(order: tuple[Any, ...], update: tuple[Any, ...]) -> tuple[Any, ...]:
-    """An ``orders`` row with an update applied, as the flush's UPDATE statement would."""
-    row = list(order)
-    for position, value in zip(_ORDERS_UPDATED, update[1:]):
-        row[position] = value
-    if not update[4]:  # coalesce(nullif(broker_order_id, ''), orders.broker_order_id)
-        row[_ORDERS_UPDATED[3]] = order[_ORDERS_UPDATED[3]]
-    return tuple(row)
-
-
-@dataclass(slots=True)
-class _Block:
-    """Rows given as aligned numpy columns plus per-block constants (see ``add_columns``)."""
-
-    n: int
-    columns: Mapping[str, np.ndarray]
-    constants: Mapping[str, Any]
-
-
-def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str]) -> tuple[str, list[Any], dict[str, Any]]:
-    """One ``SELECT`` list, its parameters and one registered relation for all blocks of a table.
-
-    Columns every block gives as arrays are concatenated; a constant shared by all blocks
-    becomes one SQL parameter and one that varies becomes ``np.repeat`` over the blocks
-    (a batch's timestamp); integer ``symbol`` columns are codes into ``symbol_names`` and
-    are decoded by DuckDB (``list_extract``), so no Python string object is built per row.
-    """
-    exprs: list[str] = []
-    params: list[Any] = []
-    relation: dict[str, Any] = {}
-    counts = np.fromiter((b.n for b in blocks), dtype=np.int64, count=len(blocks))
-    for c in COLUMNS[table]:
-        if all(c in b.columns for b in blocks):
-            parts = [b.columns[c] for b in blocks]
-            if c == "symbol" and all(p.dtype.kind in "iu" for p in parts):
-                relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-                exprs.append(f"list_extract(?::VARCHAR[], {c} + 1)")
-                params.append(list(symbol_names))
-                continue
-            if c == "symbol":  # codes next to names (not from the engine): decode the codes here
-                names = np.array(symbol_names, dtype=object)
-                parts = [names[p] if p.dtype.kind in "iu" else p for p in parts]
-            relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        elif all(c in b.constants for b in blocks):
-            values = [b.constants[c] for b in blocks]
-            # timestamps always go through numpy (datetime64[ns]), exactly like array columns
-            if c not in TIMESTAMP_COLUMNS and all(v == values[0] or (v != v and values[0] != values[0])
-                                                  for v in values):  # NaN counts as equal here
-                value = values[0]
-                if isinstance(value, float) and math.isnan(value):
-                    exprs.append("NULL::DOUBLE")  # as DuckDB reads a NaN from a numpy column
-                else:
-                    exprs.append(f"?::{_sql_type(value)}")
-                    params.append(value)
-                continue
-            relation[c] = np.repeat(_constant_column(c, values), counts)
-        else:  # some blocks give an array, some a constant
-            relation[c] = np.concatenate([b.columns[c] if c in b.columns else
-                                          np.repeat(_constant_column(c, [b.constants[c]]), b.n) for b in blocks])
-        exprs.append(c)
-    return ", ".join(exprs), params, relation
-
-
-def _constant_column(name: str, values: list[Any]) -> np.ndarray:
-    if name in TIMESTAMP_COLUMNS or any(isinstance(v, str) or v is None for v in values):
-        return _column(name, values)
-    return np.array(values)
-
-
-def _sql_type(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "BOOLEAN"
-    if isinstance(value, (int, np.integer)):
-        return "BIGINT"
-    if isinstance(value, (float, np.floating)):
-        return "DOUBLE"
-    return "VARCHAR"
-
 
 
 class StoreWriter:

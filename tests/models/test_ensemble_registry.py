@@ -142,7 +142,26 @@ def test_first_start_trains_in_background_and_is_not_ready_until_then(tmp_path: 
     p = model.update(_shift(more[0], 200 + k))
     assert p.ready.all() and np.isfinite(p.score).all()
     assert ModelRegistry.for_state(cfg.state.dir).champion() == model.model_id
+    # one first-start training: none was started again between its end and the champion's install
+    assert ModelRegistry.for_state(cfg.state.dir).ids() == [model.model_id] and not model.status()["training"]
     model.close()
+
+
+def test_the_live_score_ignores_the_meta_learners_intercept(trained, tmp_path: Path) -> None:
+    """The intercept (the label's mean in training) would shift every symbol's score alike: with a
+    weak signal, past `entry` for all symbols or for none. The served score leaves it out."""
+    import dataclasses
+
+    _, a, _ = trained
+    cfg = load(None, ["model.kind=\"ensemble\""], str(tmp_path / "state"))
+    shifted = dataclasses.replace(a, meta=dataclasses.replace(a.meta, intercept=a.meta.intercept + 5.0))
+    m1, m2 = EnsembleModel(cfg, N, bundle=a), EnsembleModel(cfg, N, bundle=shifted)
+    for bt in to_batches(ar_closes(120, 4), SYMS):
+        p1, p2 = m1.update(bt), m2.update(bt)
+        np.testing.assert_allclose(p1.score, p2.score, atol=1e-9)
+    assert p1.ready.all() and abs(float(np.mean(p1.score))) < 3.0
+    m1.close()
+    m2.close()
 
 
 def _shift(b: BarBatch, k: int) -> BarBatch:
