@@ -19,6 +19,7 @@ import numpy as np
 import structlog
 
 from algobotd.assembly import assemble, warm_up
+from algobotd.validate.ensemble_bridge import require_champion
 from algobotd.config import Config, dump
 from algobotd.store.paths import prepare_result_file
 from algobotd.store.writer import StoreWriter
@@ -63,6 +64,9 @@ async def run_backtest(
             replay=dataclasses.replace(cfg.feed.replay, speed="max"),
         ),
     )
+    require_champion(cfg)
+    # a backtest serves the champion as it is: no training (it would promote into the live registry)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, train_on_start=False))
     prepare_result_file(cfg, out, "backtest")
     t0 = time.perf_counter()
     store = StoreWriter(out, durable=False, flush_rows=max(cfg.store.flush_rows, BACKTEST_FLUSH_ROWS))

@@ -57,6 +57,18 @@ async def test_backtest_refuses_live_store(tmp_path) -> None:
         await run_backtest(cfg, tmp_path / "algobot.duckdb", bars=10)
 
 
+def test_ensemble_backtest_without_a_champion_is_refused_before_any_work(tmp_path) -> None:
+    """The shipped default is the ensemble: with no trained champion a backtest must say so, not
+    quietly report zero trades from an untrained model or train one into the live registry."""
+    out = tmp_path / "bt.duckdb"
+    p = subprocess.run(algobotd_cmd("backtest", "--state-dir", str(tmp_path / "state"), "--symbols", "3",
+                                    "--set", 'model.kind="ensemble"', "--out", str(out)),
+                       capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert p.returncode == 78, p.stderr
+    assert "config error: model.kind:" in p.stderr and "algobotd train" in p.stderr
+    assert not out.exists() and not (tmp_path / "state" / "models").exists()
+
+
 @pytest.mark.timeout(300)
 def test_cli_json_and_parity_with_run_replay(tmp_path) -> None:
     out = tmp_path / "bt.duckdb"

@@ -110,7 +110,7 @@ class CrossAsset:
             return math.nan
         last = list(hist)[-PCT_WINDOW:]
         latest = last[-1]
-        if any(v != v for v in last):  # NaN
+        if not all(math.isfinite(v) for v in last):
             return math.nan
         return sum(1 for v in last if v <= latest) / PCT_WINDOW
 

@@ -191,15 +191,14 @@ class RollingMoments:
         """Every statistic of every column for ``cols`` at once (a few array ops for all windows)."""
         sel = self._sel(cols)
         w = self._w
-        full = self.finite[:, sel] == w
-        s1, shift = self.s1[:, sel], self.shift[sel]
-        total = np.where(full, s1 + w * shift, np.nan)
-        var = np.where(full, np.maximum((self.s2[:, sel] - s1 * s1 / w) / (w - 1), 0.0), np.nan)
+        # NaN the running sums of windows not yet full once: every statistic below inherits it
+        # (np.maximum propagates NaN), instead of one mask per statistic
+        s1 = np.where(self.finite[:, sel] == w, self.s1[:, sel], np.nan)
+        total = s1 + w * self.shift[sel]
+        var = np.maximum((self.s2[:, sel] - s1 * s1 / w) / (w - 1), 0.0)
         cov = np.empty((*total.shape[:2], len(self.pairs)))
         if self.pairs:
-            both = full[..., self._pa] & full[..., self._pb]
-            c = (self.sxy[:, sel] - s1[..., self._pa] * s1[..., self._pb] / w) / (w - 1)
-            cov = np.where(both, c, np.nan)
+            cov = (self.sxy[:, sel] - s1[..., self._pa] * s1[..., self._pb] / w) / (w - 1)
         st = WindowStats(total, total / w, var, cov)
         return st if self.multi else WindowStats(st.sum[0], st.mean[0], st.var[0], st.cov[0])
 

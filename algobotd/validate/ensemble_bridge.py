@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from algobotd.config import Config
+from algobotd.config import Config, ConfigError
 from algobotd.domain import BarBatch
 
 if TYPE_CHECKING:
@@ -67,6 +67,22 @@ def install(engine: Engine, cfg: Config, bundle: Bundle) -> None:
         raise RuntimeError(f"bundle {bundle.model_id} could not be installed: {model.last_error}")
     engine.model = model
     engine.model_id = model.model_id
+
+
+def require_champion(cfg: Config) -> None:
+    """Refuse, before any work starts, a run that would serve an ensemble with no trained champion.
+
+    Backtests and Monte Carlo never train on their own: a champion they trained would be promoted
+    into ``<state>/models``, the registry a running daemon hot-swaps from.
+    """
+    if not is_ensemble(cfg):
+        return
+    from algobotd.models.registry import ModelRegistry
+
+    reg = ModelRegistry.for_state(cfg.state.dir)
+    if reg.champion() is None:
+        raise ConfigError("model.kind", f'"ensemble" needs a trained champion under {reg.root}: run `algobotd train` '
+                          'first, or pass --set model.kind="baseline"')
 
 
 @lru_cache(maxsize=2)

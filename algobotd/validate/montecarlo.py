@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from algobotd.config import Config, ConfigError
+from algobotd.validate.ensemble_bridge import require_champion
 from algobotd.validate import report
 from algobotd.validate.paths import PathResult, path_config, run_chunk
 from algobotd.validate.pool import run_tasks
@@ -99,6 +100,7 @@ def run_montecarlo(cfg: Config, spec: McSpec, out: Path) -> dict[str, Any]:
         raise ConfigError("--n", f"must be >= 1, got {spec.n}")
     if spec.workers < 1:
         raise ConfigError("--workers", f"must be >= 1, got {spec.workers}")
+    require_champion(cfg)
     prepare_result_file(cfg, out, "mc")
     started = time.time_ns()
     paths, seconds = run_paths(cfg, spec)
