@@ -140,7 +140,7 @@ class PriceVolume:
         out.update(zip((f"std_{w}" for w in STD_WINDOWS), std))
         gain, loss = s14.sum[:, 0], s14.sum[:, 1]
         out["rsi_14"] = safe_ratio(gain, gain + loss, 0.5)
-        ema = self.ema.push(cols, np.stack([c, c], axis=1), slice(0, 2), x.hold)
+        ema = self.ema.push(cols, c[:, None], slice(0, 2), x.hold)  # both spans of the close (broadcast)
         macd_raw = self.ema.value[0, cols] - self.ema.value[1, cols]  # [series, symbols]
         signal = self.ema.push(cols, macd_raw[:, None], slice(2, 3), x.hold)[:, 0]
         out["macd"] = (ema[:, 0] - ema[:, 1]) / c

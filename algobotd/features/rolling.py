@@ -144,7 +144,10 @@ class RollingMoments:
             # one flat index are several times faster than numpy's two-array fancy indexing.
             n_rows = self.ring.shape[1]
             flat = (n_seen % self.window) * n_rows + cols
-            leaving = flat[None] if not self.multi else ((n_seen - self._lens) % self.window) * n_rows + cols
+            # slot (n_seen - length) mod depth, wrapped with a compare and an add (no integer modulo)
+            leaving = flat[None] if not self.multi else flat - self._lens * n_rows
+            if self.multi:
+                leaving += (leaving < 0) * (self.window * n_rows)
             rows = self.ring.reshape(-1, self.k)
             old = np.take(rows, leaving, axis=0)  # [W, m, k]
             put_rows(rows, flat, x)
@@ -460,8 +463,8 @@ class Ewma:
 
     def push(self, cols: np.ndarray, x: np.ndarray, which: slice = slice(None),
              hold: np.ndarray | None = None) -> np.ndarray:
-        """Update series ``which`` of ``cols`` with ``x[m, len(which)]`` (rows ``hold`` keep their
-        state); returns their values ``[m, len(which)]``."""
+        """Update series ``which`` of ``cols`` with ``x[m, len(which)]`` (or ``x[m, 1]``: one input
+        for every series; rows ``hold`` keep their state); returns their values ``[m, len(which)]``."""
         every = cols.size == self.value.shape[1]
         v = self.value[which, slice(None) if every else cols]  # a view of the state when every symbol
         c = self.count[which, slice(None) if every else cols]

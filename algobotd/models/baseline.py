@@ -30,6 +30,8 @@ class MomentumModel:
         self.sumsq = np.zeros(n_symbols)
         self.sqrt_lookback = float(np.sqrt(self.lookback))
         self.weights = {self.model_id: 1.0}
+        # every symbol has seen the same c >= 1 closes and c - 1 returns (see _in_lockstep)
+        self._lockstep = False
 
     def update(self, batch: BarBatch) -> Prediction:
         n = len(batch)
@@ -37,6 +39,9 @@ class MomentumModel:
             self._grow(n)
         close = batch.close
         valid = batch.valid & (close > 0)
+        if n == self.sum.size and valid.all() and self._in_lockstep():
+            return self._update_lockstep(close)
+        self._lockstep = False
         prev = self.closes.ago(0)
         self.closes.push(close, valid)
         has_prev = valid & (prev > 0)  # False for NaN: the first bar of a symbol has no return
@@ -62,7 +67,58 @@ class MomentumModel:
         confidence = np.minimum(1.0, np.abs(mom) / (3.0 * self.sqrt_lookback * np.where(ready, sigma, 1.0)))
         return Prediction(score, confidence, ready, self.weights)
 
+    def _in_lockstep(self) -> bool:
+        """True when every symbol has the same c >= 1 closes and c - 1 returns (checked after
+        any batch that went through the general path; a run of full batches keeps it)."""
+        if not self._lockstep:
+            c, rc = self.closes.count, self.rets.count
+            self._lockstep = bool(c.size) and c[0] >= 1 and self.closes._in_step() and self.rets._in_step() \
+                and rc[0] == c[0] - 1
+        return self._lockstep
+
+    def _update_lockstep(self, close: np.ndarray) -> Prediction:
+        """``update`` for a batch where every symbol reports a positive close and all are in
+        lockstep: the ring slots are one row each, nothing needs masking, and every expression
+        is the general path's with its masks all True -- the same numbers bit for bit, at
+        about half the numpy calls."""
+        closes, rets = self.closes, self.rets
+        c = int(closes.count[0])  # closes seen so far (>= 1), returns seen: c - 1
+        prev = closes.buf[(c - 1) % closes.size]
+        r = np.log(close / prev)
+        closes.buf[c % closes.size] = close
+        closes.count += 1
+        seen = c - 1  # returns before this one
+        row = rets.buf[seen % rets.size]
+        if seen >= self.vol_window:  # a full window evicts its oldest return
+            old = row.copy()
+            self.sum += r - old
+            self.sumsq += r * r - old * old
+        else:  # an empty slot evicts 0 (exactly the general path's increments)
+            self.sum += r - 0.0
+            self.sumsq += r * r - 0.0
+        row[:] = r
+        rets.count += 1
+        n = close.size
+        w = min(seen + 1, self.vol_window)
+        if not (seen + 1 >= self.vol_window and c + 1 > self.lookback):
+            return Prediction(np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool), self.weights)
+        var = (self.sumsq - self.sum * self.sum / max(w, 1)) / max(w - 1, 1)
+        sigma = np.sqrt(np.maximum(var, 0.0))
+        ready = sigma > 0
+        if not ready.all():  # a flat symbol: fall back to the masked expressions
+            lagged = closes.buf[(c - self.lookback) % closes.size]
+            mom = np.log(close / lagged, where=ready, out=np.zeros(n))
+            score = np.full(n, np.nan)
+            np.divide(mom, sigma * self.sqrt_lookback, out=score, where=ready)
+            confidence = np.minimum(1.0, np.abs(mom) / (3.0 * self.sqrt_lookback * np.where(ready, sigma, 1.0)))
+            return Prediction(score, confidence, ready, self.weights)
+        mom = np.log(close / closes.buf[(c - self.lookback) % closes.size])
+        score = mom / (sigma * self.sqrt_lookback)
+        confidence = np.minimum(1.0, np.abs(mom) / (3.0 * self.sqrt_lookback * sigma))
+        return Prediction(score, confidence, ready, self.weights)
+
     def _grow(self, n: int) -> None:
+        self._lockstep = False
         self.closes.grow(n)
         self.rets.grow(n)
         extra = n - self.sum.size

@@ -26,6 +26,17 @@ _ORDERS_UPDATED = tuple(COLUMNS["orders"].index(c) for c in _ORDER_UPDATE_COLUMN
 def _column(name: str, values: list[Any]) -> np.ndarray:
     if name in TIMESTAMP_COLUMNS:
         return np.array([_NAT if v is None else v for v in values], dtype=np.int64).view("datetime64[ns]")
+    # DuckDB reads an object column value by value holding the GIL (which the engine thread
+    # then waits for); a column of plain floats or ints goes in as a typed array instead, to
+    # the same stored values (a NaN is NULL either way)
+    kinds = {type(v) for v in values}
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    if kinds == {int}:
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:  # beyond int64: DuckDB decides from the Python ints
+            pass
     return np.array(values, dtype=object)
 
 
