@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,8 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--batches", type=int, default=300)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--full-trees", action="store_true",
+                    help="no early stopping: every tree model grows model.gbm_rounds trees (worst-case latency)")
     ap.add_argument("--set", action="append", default=[], help="config override for the served model, e.g. model.rewarm_bars=20")
     a = ap.parse_args()
     if a.quick:
@@ -56,6 +59,8 @@ def main() -> int:
     t0 = time.perf_counter()
     panel = panel_from_batches(asyncio.run(SimFeed(train_cfg.feed).history(400)), train_cfg.features)
     spec = spec_from(train_cfg.model)
+    if a.full_trees:  # on the signal-free simulated market early stopping keeps very few trees
+        spec = dataclasses.replace(spec, tree=dataclasses.replace(spec.tree, early_stop=False))
     bundle = train(panel, spec, "bench")
     # the transformer is not in the default list (no incremental form): timed on its own, windowed
     extra = train(panel, with_models(spec, ("transformer",)), "bench-transformer").learners["transformer"]

@@ -24,6 +24,7 @@ class TreeParams:
     min_leaf: int = 50
     threads: int = 1
     seed: int = 0
+    early_stop: bool = True  # False: always grow ``rounds`` trees (the latency bench's worst case)
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -53,7 +54,8 @@ class TabularLearner:
         self.cols = np.zeros(0, dtype=np.int64)
 
     def fit(self, X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None = None, yv: np.ndarray | None = None) -> None:
-        p, has_val = self.p, Xv is not None and len(Xv) > 0
+        p = self.p
+        has_val = p.early_stop and Xv is not None and len(Xv) > 0
         # columns that are constant or all-NaN in training carry nothing (and break binning)
         with np.errstate(invalid="ignore"):
             lo, hi = np.nanmin(np.where(np.isfinite(X), X, np.inf), axis=0), np.nanmax(np.where(np.isfinite(X), X, -np.inf), axis=0)

@@ -40,6 +40,17 @@ def test_tabular_model_learns_a_planted_signal(name: str) -> None:
         assert lr.n_trees == len(staged) and staged[-1] == min(staged) and lr.n_trees <= 40
 
 
+@pytest.mark.parametrize("name", ["lightgbm", "hist_gbm"])
+def test_early_stop_off_grows_every_round_even_on_noise(name: str) -> None:
+    g = np.random.default_rng(1)
+    X, y = g.normal(size=(1200, 4)), g.normal(size=1200)  # nothing to learn: early stopping would cut
+    stopped = TabularLearner(name, TreeParams(rounds=60, min_leaf=20))
+    stopped.fit(X[:1000], y[:1000], X[1000:], y[1000:])
+    full = TabularLearner(name, TreeParams(rounds=60, min_leaf=20, early_stop=False))
+    full.fit(X[:1000], y[:1000], X[1000:], y[1000:])
+    assert full.n_trees == 60 and stopped.n_trees < 60
+
+
 @pytest.mark.parametrize("name", MISSING)
 def test_missing_boost_models_are_listed_and_skipped(name: str, walk) -> None:
     with pytest.raises(RuntimeError, match="not installed"):
