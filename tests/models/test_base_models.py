@@ -33,7 +33,7 @@ def test_tabular_model_learns_a_planted_signal(name: str) -> None:
     p = lr.predict(X[1700:])
     assert p.shape == (300,) and np.isfinite(p).all()
     assert _corr(p, y[1700:]) > 0.2
-    if name in ("random_forest", "lightgbm"):  # the fast path equals the library's own predict
+    if name in ("random_forest", "lightgbm", "hist_gbm"):  # the fast path equals the library's own predict
         assert np.allclose(p, lr.est.predict(X[1700:, lr.cols]), rtol=1e-6, atol=1e-9)
     if name == "hist_gbm":  # early stopping on the given (purged) validation split kept the best prefix
         staged = [float(np.mean((q - y[1500:1700]) ** 2)) for q in lr.est.staged_predict(X[1500:1700, lr.cols])]
