@@ -170,7 +170,7 @@ class ModelConfig:
     fast: int = opt(10, between(1, 10_000), doc="sma_cross: fast window")
     slow: int = opt(30, between(2, 10_000), doc="sma_cross: slow window")
     # ensemble (algobotd/models/): labels, base models, stacking, adaptive weights, training
-    models: str = opt("lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,cnn,attention",
+    models: str = opt("lightgbm,random_forest,hist_gbm,xgboost,catboost,lstm,transformer,cnn,attention",
                       doc="ensemble: comma-separated base models (xgboost, catboost: boost extra, else skipped)")
     label: str = opt("return", one_of("return", "triple_barrier"), doc="ensemble: label kind")
     horizon: int = opt(5, between(1, 10_000), doc="ensemble: label horizon in bars (also the purge)")

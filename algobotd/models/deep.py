@@ -86,7 +86,15 @@ class PositionalEncoding(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    def __init__(self, f: int, h: int, heads: int = 4, layers: int = 2) -> None:
+    """Encoder over the window, head on the last token.
+
+    One layer by default: the last token's output then needs every token's key and value but
+    attention and the feed-forward block for that token only (``last``), O(window x d) per
+    symbol instead of O(window^2) — what lets the daemon serve it in the default list. A
+    second layer would need the first layer's output at every token.
+    """
+
+    def __init__(self, f: int, h: int, heads: int = 4, layers: int = 1) -> None:
         super().__init__()
         self.proj = nn.Linear(f, h)
         self.pos = PositionalEncoding(h)
@@ -97,6 +105,65 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.enc(self.pos(self.proj(x)))
         return self.head(z[:, -1]).squeeze(-1)
+
+    @property
+    def streamable(self) -> bool:
+        """``warm``/``step``/``last`` need one layer (deeper, e.g. older bundles: the full pass only)."""
+        return len(self.enc.layers) == 1
+
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in eval mode, computed for the last token only."""
+        if not self.streamable or self.training:
+            return self(x)
+        return self._last_token(self.proj(x))
+
+    # streaming (algobotd.models.stream): the state is the window's projected rows (positions are
+    # added per pass, so the ring shifting by one row keeps each row's position right): exact
+    def warm(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        tokens = self.proj(x)
+        return self._last_token(tokens), [tokens]
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One new row ``x[n, F]``: the oldest row leaves the window, as in the sequence buffer."""
+        tokens = torch.cat([state[0][:, 1:], self.proj(x).unsqueeze(1)], 1)
+        return self._last_token(tokens), [tokens]
+
+    def _last_token(self, tokens: torch.Tensor) -> torch.Tensor:
+        lay = self.enc.layers[0]
+        u = self.pos(tokens)  # [n, L, d]: every token is a key and a value
+        src = lay.norm1(u) if lay.norm_first else u  # what attention reads
+        z = u[:, -1] + self._last_attention(lay.self_attn, src)
+        if lay.norm_first:
+            z = z + self._feed_forward(lay, lay.norm2(z))
+        else:
+            z = lay.norm1(z)
+            z = lay.norm2(z + self._feed_forward(lay, z))
+        if self.enc.norm is not None:
+            z = self.enc.norm(z)
+        return self.head(z).squeeze(-1)
+
+    @staticmethod
+    def _feed_forward(lay: nn.TransformerEncoderLayer, z: torch.Tensor) -> torch.Tensor:
+        return lay.linear2(lay.activation(lay.linear1(z)))
+
+    @staticmethod
+    def _last_attention(att: nn.MultiheadAttention, src: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention of the last token over ``src[n, L, d]``, with no key/value projected per token.
+
+        Per head: q.(Wk u + bk) = (Wk^T q).u + q.bk, and q.bk is the same for every token (softmax
+        drops it); sum_t a_t (Wv u_t + bv) = Wv (sum_t a_t u_t) + bv as the weights sum to 1.
+        """
+        n, _, d = src.shape
+        heads = att.num_heads
+        dh = d // heads
+        wq, wk, wv = att.in_proj_weight.split(d)
+        bq, _, bv = att.in_proj_bias.split(d)
+        q = nn.functional.linear(src[:, -1], wq, bq).view(n, heads, dh) / math.sqrt(dh)
+        qk = torch.einsum("nhe,hed->nhd", q, wk.view(heads, dh, d))  # each head's query in token space
+        a = torch.softmax(torch.bmm(qk, src.transpose(1, 2)), dim=-1)  # [n, heads, L]
+        pooled = torch.bmm(a, src)  # [n, heads, d]: the attention-weighted token per head
+        ctx = torch.einsum("nhd,hed->nhe", pooled, wv.view(heads, dh, d)) + bv.view(heads, dh)
+        return att.out_proj(ctx.reshape(n, d))
 
 
 class TCNNet(nn.Module):
@@ -167,9 +234,16 @@ class ALSTMNet(nn.Module):
         return self._pool(ring, logits), [ring, logits, h2.transpose(0, 1)]
 
 
+def saved_shape(sd: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Constructor arguments a saved state dict needs beyond the defaults: the transformer's depth
+    (bundles trained before the default went from 2 layers to 1 still load, served by the full pass)."""
+    depth = {int(k.split(".")[2]) for k in sd if k.startswith("enc.layers.")}
+    return {"layers": len(depth)} if depth else {}
+
+
 NETS = {"lstm": LSTMNet, "transformer": TransformerNet, "cnn": TCNNet, "attention": ALSTMNet}
-#: nets with ``warm``/``step``: served one step per batch (the transformer re-reads its whole window)
-STREAMABLE = ("lstm", "cnn", "attention")
+#: nets with ``warm``/``step``: served one step per batch (the transformer: one layer only, ``streamable``)
+STREAMABLE = ("lstm", "transformer", "cnn", "attention")
 
 
 class SequenceLearner:
@@ -245,10 +319,11 @@ class SequenceLearner:
         net = self.net
         assert net is not None
         net.eval()
+        forward = getattr(net, "last", net)  # the transformer's last-token path: equal output, far cheaper
         outs = []
         with torch.inference_mode():
             for s in range(0, x.shape[0], chunk):
-                outs.append(net(x[s: s + chunk].to(dev)).float().cpu().numpy())
+                outs.append(forward(x[s: s + chunk].to(dev)).float().cpu().numpy())
         return np.concatenate(outs).astype(np.float64) if outs else np.zeros(0)
 
     def predict(self, w: np.ndarray) -> np.ndarray:
@@ -273,6 +348,6 @@ class SequenceLearner:
         self.__dict__.update(d)
         self.net = None
         if sd is not None:
-            net = NETS[self.name](self.n_features, self.p.hidden)
+            net = NETS[self.name](self.n_features, self.p.hidden, **saved_shape(sd))  # type: ignore[arg-type]
             net.load_state_dict(sd)  # type: ignore[arg-type]
             self.net = net.eval()

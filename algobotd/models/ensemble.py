@@ -28,11 +28,10 @@ from algobotd.config import Config
 from algobotd.domain import BarBatch
 from algobotd.features.engine import FeatureEngine
 from algobotd.models.base import Prediction
-from algobotd.models.deep import STREAMABLE
 from algobotd.models.registry import ModelRegistry, new_model_id
 from algobotd.models.retrain import EnsembleRetrainer
 from algobotd.models.stack import AdaptiveWeights, confidence, effective_weights, row_ic
-from algobotd.models.stream import SequenceStream
+from algobotd.models.stream import SequenceStream, streamable
 from algobotd.models.train import Bundle, SequenceLearner
 from algobotd.store.writer import StoreWriter
 
@@ -122,7 +121,7 @@ class EnsembleModel:
         self.model_id = bundle.model_id
         rewarm = self.cfg.model.rewarm_bars or 10**12  # 0: never re-warm (a state then spans all history)
         self.streams = {m: SequenceStream(lr, rewarm) for m, lr in bundle.learners.items()
-                        if isinstance(lr, SequenceLearner) and m in STREAMABLE and self.cfg.model.stateful}
+                        if isinstance(lr, SequenceLearner) and streamable(lr) and self.cfg.model.stateful}
         self.timings = {}
         self.aw = AdaptiveWeights(len(bundle.names), bundle.spec.ic_halflife, bundle.prior_ic)
         self._past.clear()  # old Z columns belong to the previous bundle's models

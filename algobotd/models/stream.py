@@ -1,17 +1,18 @@
-"""One step per batch for the recurrent and convolutional sequence models (LSTM, ALSTM, TCN).
+"""One step per batch for the sequence models (LSTM, ALSTM, TCN, one-layer transformer).
 
 Re-running a 20-step window for every symbol on every batch costs ~20 network steps; a
 ``SequenceStream`` keeps each symbol's state (LSTM/GRU hidden state, the ALSTM ring of pooled
-states, the TCN blocks' cached inputs) and feeds it only the newest row of the feature
-engine's sequence buffer. The buffer gets one row per batch for every symbol (stale ones
+states, the TCN blocks' cached inputs, the transformer's projected window rows) and feeds it
+only the newest row of the feature engine's sequence buffer. The buffer gets one row per batch for every symbol (stale ones
 included), so stepping every symbol once per batch sees exactly the rows the window holds.
 
 The models were trained on ``seq_len``-step windows from the zero state, while a carried state
 remembers more. To keep the served state close to that, every symbol is re-warmed from its
 window (the windowed forward pass, exact) once every ``rewarm_every`` batches, staggered so
 that ~1/rewarm_every of the symbols re-warm on each batch: a state then covers between
-``seq_len`` and ``seq_len + rewarm_every - 1`` rows. New symbols are warmed from their window
-on the batch they appear.
+``seq_len`` and ``seq_len + rewarm_every - 1`` rows (the transformer's state is the window
+itself, so its stepped output equals the windowed one at every batch). New symbols are warmed
+from their window on the batch they appear.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ import torch
 from algobotd.models.deep import STREAMABLE, SequenceLearner
 
 
+def streamable(learner: SequenceLearner) -> bool:
+    return learner.name in STREAMABLE and learner.net is not None and getattr(learner.net, "streamable", True)
+
+
 class SequenceStream:
     def __init__(self, learner: SequenceLearner, rewarm_every: int | None = None) -> None:
-        if learner.name not in STREAMABLE or learner.net is None:
+        if not streamable(learner):
             raise ValueError(f"{learner.name} cannot be streamed (fitted {learner.net is not None})")
         self.learner = learner
         self.net = learner.net.eval()
