@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from algobotd.domain import Fill, OrderStatus, OrderType, Side, TimeInForce
+from algobotd.ops.alerts import alert_row
 from algobotd.store.restore import OPENING, RestoredState
 
 if TYPE_CHECKING:
@@ -55,10 +56,6 @@ CASH_TOLERANCE = 0.01  # USD: below this, venue and books agree (float rounding 
 
 def raise_alert(engine: Engine, ts: int, level: str, message: str, **fields: object) -> None:
     """An operator alert (kind ``reconcile``) through the alerts outbox of the store."""
-    try:
-        from algobotd.ops.alerts import alert_row
-    except ImportError:  # alerts not built into this checkout: the risk_events row remains
-        return
     engine.store.add("alerts", alert_row("reconcile", level, message, raised_ns=ts, **fields))
 
 
