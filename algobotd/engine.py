@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from algobotd.book import BookState
 from algobotd.brokers.base import Broker, BrokerEvent
 from algobotd.clock import Clock, SimClock
 from algobotd.config import Config
@@ -71,7 +72,13 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         store: StoreWriter,
         clock: Clock,
         restored: RestoredState | None = None,
+        books: int = 1,
     ) -> None:
+        """``books`` > 1: Monte Carlo paths in lockstep (algobotd/book.py), one book per equal,
+        contiguous block of ``symbols``; a fixed universe, nothing restored, nothing durable."""
+        if books > 1 and (len(symbols) % books or restored is not None):
+            raise ValueError(f"{books} books need a fixed universe split in equal blocks and no restored state "
+                             f"({len(symbols)} symbols)")
         self.cfg = cfg
         self.symbols = symbols
         self._codes = np.arange(len(symbols), dtype=np.int32)  # symbol codes for the store's market rows
@@ -80,13 +87,24 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.store = store
         self.clock = clock
         restored = restored or RestoredState()
-        self.portfolio = Portfolio(cfg.broker.paper.initial_cash, self.symbols)
+        cash = cfg.broker.paper.initial_cash
+        self.portfolio = Portfolio(cash, self.symbols)  # every symbol's arrays; with one book, the book's
+        self.book_size = 0 if books == 1 else len(symbols) // books
+        m = self.book_size
+        book_symbols = None if books == 1 else [SymbolIndex(symbols.symbols[b * m : (b + 1) * m]) for b in range(books)]
         self.model = build_model(cfg, len(symbols), store)  # model.kind: baseline | sma_cross | ensemble
         self.model_id = self.model.model_id
         # the ensemble's challenger trainer, picked up by ops/runtime (monitor drift, `ctl retrain`)
         self.retrainer = getattr(self.model, "retrainer", None)
-        self.state = TradingStateMachine(restored.trading_state)
-        self.risk = RiskLayer(cfg, symbols, store)
+        self.risk = RiskLayer(cfg, symbols, store, book_symbols)
+        if book_symbols is None:
+            self.books = [BookState(0, 0, None, self.portfolio, TradingStateMachine(restored.trading_state),
+                                    self.risk.breakers, self.risk.pretrade, day_start_equity=cash)]
+        else:
+            self.books = [BookState(b, b * m, (b + 1) * m, Portfolio(cash, idx, self.portfolio, b * m),
+                                    TradingStateMachine(), self.risk.book_breakers[b], self.risk.book_pretrade[b],
+                                    day_start_equity=cash) for b, idx in enumerate(book_symbols)]
+        self.state = self.books[0].state  # the (first) book's latch: operator commands, status
         self.open_orders: dict[str, OpenOrder] = {}
         self.pending = np.zeros(len(symbols), dtype=np.int64)  # signed unfilled open quantity
         self.order_seq = restored.order_seq
@@ -109,10 +127,6 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.alt_hub: Any = None
         self._last_weights: dict[str, float] | None = None
         self._last_weights_json = "{}"
-        self.fills = 0
-        self.traded_value = 0.0
-        self.day: int | None = None
-        self.day_start_equity = cfg.broker.paper.initial_cash
         self.broker.set_sink(self.on_broker_event)
         self.universe = frozenset(symbols.symbols)  # what the feed delivers; the index may grow
         self.portfolio.restore(restored.fills)
@@ -130,14 +144,53 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
                 if s in closes and np.isfinite(closes[s]):
                     self.portfolio.mark_symbol(s, float(closes[s]))
 
+    # --- the (first) book's numbers, as status, operators and the account code know them ------
+
+    @property
+    def day(self) -> int | None:
+        return self.books[0].day
+
+    @day.setter
+    def day(self, value: int | None) -> None:
+        self.books[0].day = value
+
+    @property
+    def day_start_equity(self) -> float:
+        return self.books[0].day_start_equity
+
+    @day_start_equity.setter
+    def day_start_equity(self, value: float) -> None:
+        self.books[0].day_start_equity = value
+
+    @property
+    def fills(self) -> int:
+        return self.books[0].fills
+
+    @property
+    def traded_value(self) -> float:
+        return self.books[0].traded_value
+
+    def book_of(self, i: int) -> BookState:
+        """The book of symbol ``i`` of the index."""
+        return self.books[i // self.book_size] if self.book_size else self.books[0]
+
+    def _book_of_symbol(self, symbol: str) -> BookState:
+        return self.book_of(self.symbols[symbol]) if self.book_size else self.books[0]
+
     # --- per batch ---------------------------------------------------------------------------
+
+    def _mark(self, batch: BarBatch) -> None:
+        self.portfolio.mark(batch.close, batch.valid)  # every book's prices at once (their arrays are views)
+        if self.book_size:
+            for bk in self.books:
+                bk.portfolio.prices_changed()
 
     def warm(self, batch: BarBatch, store_bars: bool) -> None:
         """Feed history to the model without trading (first start: also store it)."""
         if self.alt_hub is not None:
             self.alt_hub.attach(batch, self.bar_ns)
         self.last_prediction = self.model.update(batch)
-        self.portfolio.mark(batch.close, batch.valid)
+        self._mark(batch)
         self.risk.observe(batch, batch.ts + self.bar_ns)  # volatility estimates warm up too
         if store_bars:
             self._store_bars(batch)
@@ -146,44 +199,46 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
     async def process(self, batch: BarBatch) -> None:
         if isinstance(self.clock, SimClock):
             self.clock.advance_to(batch.ts + self.bar_ns)
-        pf = self.portfolio
         # the day's loss is measured from the previous close: roll before this bar moves prices
-        self._roll_day(batch.ts, pf.equity)
+        day = batch.ts // NS_PER_DAY
+        for bk in self.books:
+            if day != bk.day:
+                bk.day, bk.day_start_equity = day, bk.portfolio.equity
         self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
-        pf.mark(batch.close, batch.valid)
-        equity, gross, net, unrealized = pf.valuation()
-        drawdown = pf.update_hwm(equity)
+        self._mark(batch)
         now = self.clock.now()
+        values = [self._value_book(bk.portfolio, now) for bk in self.books]
         self._store_bars(batch)
-        self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
-                                  pf.high_water_mark, drawdown))
-        self.equity_curve.append((now, equity, pf.cash, drawdown))
         if self.alt_hub is not None:
             self.alt_hub.attach(batch, self.bar_ns)
         pred = self.model.update(batch)
         self.last_prediction = pred
         self.last_batch = batch
         self._store_predictions(batch, pred, now)
-        await self._risk_after_mark(batch, now, equity, gross)  # stops + breakers on the new prices
-        if self.state.state is not TradingState.HALTED:
+        await self._risk_after_mark(batch, now, values)  # stops + breakers on the new prices
+        if any(bk.state.state is not TradingState.HALTED for bk in self.books):
             orders = self._orders_from(pred, batch, now)
             if orders:
                 await self.send(orders)
         self.store.maybe_flush()
         self._notify("status", "equity", "positions", "predictions")
 
-    def _roll_day(self, ts: int, equity: float) -> None:
-        day = ts // NS_PER_DAY
-        if day != self.day:
-            self.day = day
-            self.day_start_equity = equity
+    def _value_book(self, pf: Portfolio, now: int) -> tuple[float, float]:
+        """A book's (equity, gross exposure) after marking; raises its high-water mark, stores its row."""
+        equity, gross, net, unrealized = pf.valuation()
+        drawdown = pf.update_hwm(equity)
+        self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
+                                  pf.high_water_mark, drawdown))
+        if pf is self.portfolio:
+            self.equity_curve.append((now, equity, pf.cash, drawdown))
+        return equity, gross
 
     def _orders_from(self, pred: Prediction, batch: BarBatch, now: int) -> list[OrderRequest]:
         pf = self.portfolio
         price = pf.last[: len(batch)]
         position = pf.qty[: len(batch)]
         held = position + self.pending
-        target = self._risk_targets(pred, batch, held, price)  # fractional Kelly, caps, budget
+        target, equity = self._risk_targets(pred, batch, held, price)  # fractional Kelly, caps, budget
         delta = target - held
         idx = delta.nonzero()[0]  # (np.flatnonzero costs 5x more on a 1-D array)
         if idx.size == 0:
@@ -193,7 +248,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             idx = idx[np.array([is_reducing(int(held[i]), int(delta[i])) for i in idx.tolist()], dtype=bool)]
         # every order still goes through the pre-trade checks in send()
         orders = [self._new_order(self.symbols.symbols[i], int(delta[i]), "signal", now) for i in idx.tolist()]
-        self.risk.record_sizing(orders, idx, self.risk.last_sizing, pred, held, price, pf.equity, now)
+        self.risk.record_sizing(orders, idx, self.risk.last_sizing, pred, held, price, equity, now)
         return orders
 
     # --- orders ------------------------------------------------------------------------------
@@ -257,10 +312,11 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             self._on_update(ev)
 
     def _on_fill(self, fill: Fill) -> None:
-        if not self.portfolio.apply_fill(fill):
+        bk = self._book_of_symbol(fill.symbol)
+        if not bk.portfolio.apply_fill(fill):
             return  # a fill we already booked (replayed by the venue)
-        self.fills += 1
-        self.traded_value += fill.qty * fill.price
+        bk.fills += 1
+        bk.traded_value += fill.qty * fill.price
         self._grow_pending()
         i = self.symbols[fill.symbol]
         self.risk.on_fill(i, fill)  # round trips feed the Kelly inputs
@@ -291,15 +347,18 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
             if i is not None:
                 self.pending[i] -= order.request.side.sign * (order.request.qty - order.filled)
             if up.status is OrderStatus.REJECTED:
-                self.risk.breakers.on_reject(up.ts)  # feeds the reject-rate breaker
+                self._book_of_symbol(order.request.symbol).breakers.on_reject(up.ts)  # the reject-rate breaker
                 self.record_event(up.ts, "reject", f"{up.client_order_id} rejected: {up.reason}")
         self._notify("orders")
 
     # --- operator / breaker actions ----------------------------------------------------------
 
-    async def set_state(self, change: TradingStateChange | None) -> bool:
+    async def set_state(self, change: TradingStateChange | None, book: BookState | None = None) -> bool:
+        """Persist and act on a change of ``book``'s latch (default: the first book, operators')."""
         if change is None:
             return False
+        bk = book or self.books[0]
+        bk.count_change(change)
         self.store.add("trading_state", (change.ts, change.state.value, change.reason, change.actor))
         self.store.add("risk_events", (change.ts, "state", change.actor, None, None, change.state.value, change.reason))
         self.risk.record_state(change)  # pending alert in the outbox
@@ -309,9 +368,17 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         finally:
             # even when the store failed (its rows are retried), a halt still cancels at the venue
             if change.state is TradingState.HALTED:
-                await self.broker.cancel_all()
+                await self._cancel_book(bk)
             self._notify("status", "risk")
         return True
+
+    async def _cancel_book(self, bk: BookState) -> None:
+        if not self.book_size:
+            await self.broker.cancel_all()
+            return
+        for cid, order in list(self.open_orders.items()):
+            if self._book_of_symbol(order.request.symbol) is bk:
+                await self.broker.cancel(cid)
 
     async def flatten(self, actor: str) -> list[OrderRequest]:
         """Close every position with market orders; allowed in any state, reduce-only verified."""

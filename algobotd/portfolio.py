@@ -28,14 +28,22 @@ from algobotd.symbols import SymbolIndex
 
 
 class Portfolio:
-    def __init__(self, initial_cash: float, symbols: SymbolIndex) -> None:
+    def __init__(self, initial_cash: float, symbols: SymbolIndex, of: Portfolio | None = None, start: int = 0) -> None:
+        """``of``: this portfolio is one book of ``of`` (Monte Carlo paths in lockstep): its arrays
+        are views of ``of``'s from ``start`` on, so marking ``of`` marks every book at once; cash,
+        P&L and the high-water mark are the book's own. Call :meth:`prices_changed` after."""
         self.initial_cash = float(initial_cash)
         self.symbols = symbols
         n = len(symbols)
-        self.qty = np.zeros(n, dtype=np.int64)
-        self.avg_cost = np.zeros(n, dtype=np.float64)
-        self.last = np.full(n, np.nan, dtype=np.float64)
-        self.realized = np.zeros(n, dtype=np.float64)
+        if of is None:
+            self.qty = np.zeros(n, dtype=np.int64)
+            self.avg_cost = np.zeros(n, dtype=np.float64)
+            self.last = np.full(n, np.nan, dtype=np.float64)
+            self.realized = np.zeros(n, dtype=np.float64)
+        else:
+            book = slice(start, start + n)
+            self.qty, self.avg_cost, self.last, self.realized = (of.qty[book], of.avg_cost[book], of.last[book],
+                                                                 of.realized[book])
         self._cash = self.initial_cash
         # valuation cache: equity and exposures are read many times per batch (risk, sizing,
         # status) but only change when a price is marked or a fill is booked
@@ -116,6 +124,10 @@ class Portfolio:
         if mask is not None:
             ok &= mask
         np.copyto(self.last[:n], prices, where=ok)
+        self._valued = None
+
+    def prices_changed(self) -> None:
+        """The ``last`` array was marked through the portfolio this book is a view of."""
         self._valued = None
 
     def mark_symbol(self, symbol: str, price: float) -> None:

@@ -24,6 +24,7 @@ from algobotd.risk.pretrade import FLATTEN_PREFIX, Book
 from algobotd.risk.state import is_reducing
 
 if TYPE_CHECKING:
+    from algobotd.book import BookState
     from algobotd.engine import Engine
     from algobotd.models.base import Prediction
 
@@ -45,69 +46,94 @@ def split_exit(signed_qty: int, price: float, max_value: float) -> list[int]:
 class RiskHooks:
     # --- per batch ---------------------------------------------------------------------------
 
-    async def _risk_after_mark(self: Engine, batch: BarBatch, now: int, equity: float, gross: float) -> None:  # type: ignore[misc]
+    async def _risk_after_mark(self: Engine, batch: BarBatch, now: int,  # type: ignore[misc]
+                               values: list[tuple[float, float]]) -> None:
+        """``values``: (equity, gross exposure) of every book, as just marked."""
         self.risk.observe(batch, batch.ts + self.bar_ns)
-        await self._stops_and_breakers(now, equity, gross, None)
+        await self._stops_and_breakers(now, values, None)
 
     def _held(self: Engine) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[misc]
         n = min(len(self.pending), len(self.portfolio.qty))
         return self.portfolio.qty[:n], self.portfolio.qty[:n] + self.pending[:n]
 
-    async def _stops_and_breakers(self: Engine, now: int, equity: float, gross: float,  # type: ignore[misc]
+    async def _stops_and_breakers(self: Engine, now: int, values: list[tuple[float, float]],  # type: ignore[misc]
                                   idx: np.ndarray | None) -> None:
         pf = self.portfolio
         qty, held = self._held()
         n = len(qty)
         stops = self.risk.check_stops(qty, held, pf.avg_cost[:n], pf.last[:n], idx)
-        # a full check (idx None) looked at every position already; a subset check did not
-        worst = stops.worst_loss if idx is None else self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])
-        view = PortfolioView(now, equity, self.day_start_equity, pf.high_water_mark, gross, worst, self.broker.connected)
-        await self._apply_trip(self.risk.breakers.trip(view), now)
+        if self.book_size:
+            worst = self.risk.worst_loss_by_book(qty, pf.avg_cost[:n], pf.last[:n])
+        else:  # a full check (idx None) looked at every position already; a subset check did not
+            worst = [stops.worst_loss if idx is None else self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])]
+        connected = self.broker.connected
+        for bk, (equity, gross), w in zip(self.books, values, worst):
+            view = PortfolioView(now, equity, bk.day_start_equity, bk.portfolio.high_water_mark, gross, w, connected)
+            await self._apply_trip(bk, bk.breakers.trip(view), now)
         if stops.index.size == 0:
-            return
-        if self.state.state is TradingState.HALTED:
-            for i, kind in zip(stops.index.tolist(), stops.kind):
-                if kind == "stop:soft":
-                    self.risk.stops.rearm_soft(i)  # nothing goes out while halted; retry after resume
             return
         orders: list[OrderRequest] = []
         names = self.symbols.symbols
         for i, q, kind, loss in zip(stops.index.tolist(), stops.signed_qty.tolist(), stops.kind, stops.loss.tolist()):
+            state = self.book_of(i).state.state
+            if state is TradingState.HALTED:
+                if kind == "stop:soft":
+                    self.risk.stops.rearm_soft(i)  # nothing goes out while halted; retry after resume
+                continue
             for child in split_exit(int(q), float(pf.last[i]), self.cfg.risk.max_order_value):
                 orders.append(self._new_order(names[i], child, kind, now))
-            self.risk.record_stop(now, names[i], kind, loss, int(q), self.state.state)
+            self.risk.record_stop(now, names[i], kind, loss, int(q), state)
             self.record_event(now, "stop", f"{kind} {names[i]} {int(q):+d} at loss {loss:.2%}")
-        await self.send(orders)
+        if orders:
+            await self.send(orders)
 
-    async def _apply_trip(self: Engine, trip: tuple[TradingState, list[Reading]] | None, now: int) -> None:  # type: ignore[misc]
+    async def _apply_trip(self: Engine, bk: BookState, trip: tuple[TradingState, list[Reading]] | None,  # type: ignore[misc]
+                          now: int) -> None:
         if trip is None:
             return
         state, why = trip
         reason = "; ".join(f"{r.name} {r.value:.4g} >= {r.threshold:.4g}" for r in why)
-        change = self.state.escalate(state, reason, "breaker:" + ",".join(r.name for r in why), now)
+        change = bk.state.escalate(state, reason, "breaker:" + ",".join(r.name for r in why), now)
         if change is None:
             return  # already at (or below) that state: each trip is recorded once
+        bk.breaker_trips += len(why)
         self.risk.record_trip(change, why)
         self.record_event(now, "breaker", reason)
-        await self.set_state(change)
+        await self.set_state(change, bk)
 
-    def _risk_targets(self: Engine, pred: Prediction, batch: BarBatch, held: np.ndarray, price: np.ndarray) -> np.ndarray:  # type: ignore[misc]
-        return self.risk.size(pred, batch, self.model.entry, self.model.exit, held, price, self.portfolio.equity,
-                              self.state.state).target
+    def _risk_targets(self: Engine, pred: Prediction, batch: BarBatch, held: np.ndarray,  # type: ignore[misc]
+                      price: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
+        """(targets, the equity they were sized on: one per book when there are several)."""
+        entry, exit = self.model.entry, self.model.exit
+        if self.book_size:
+            equity = np.array([bk.portfolio.equity for bk in self.books])
+            states = [bk.state.state for bk in self.books]
+            return self.risk.size_books(pred, batch, entry, exit, held, price, equity, states).target, equity
+        equity1 = self.portfolio.equity
+        return self.risk.size(pred, batch, entry, exit, held, price, equity1, self.state.state).target, equity1
 
     # --- every order -------------------------------------------------------------------------
 
     def _pretrade(self: Engine, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
+        if not self.book_size:
+            return self._pretrade_book(self.books[0], orders)
+        by_book: dict[int, list[OrderRequest]] = {}
+        for o in orders:
+            by_book.setdefault(self.symbols[o.symbol] // self.book_size, []).append(o)
+        return [a for b, some in by_book.items() for a in self._pretrade_book(self.books[b], some)]
+
+    def _pretrade_book(self: Engine, bk: BookState, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
         pf = self.portfolio
         n = min(len(self.pending), len(pf.qty))
         self.risk._grow(n)
         now = self.clock.now()
-        book = Book(now, self.state.state, pf.qty[:n], self.pending[:n], pf.last[:n], self.risk.quote_ts[:n],
-                    self.risk.trade_ts[:n], pf.equity)
-        approved, denied = self.risk.check_orders(orders, book)
+        part = slice(bk.start, n if bk.stop is None else bk.stop)
+        book = Book(now, bk.state.state, pf.qty[part], self.pending[part], pf.last[part], self.risk.quote_ts[part],
+                    self.risk.trade_ts[part], bk.portfolio.equity)
+        approved, denied = bk.pretrade.check(orders, book)
         if denied:
             by_id = {o.client_order_id: o for o in orders}
-            self.risk.record_denials(denied, by_id, now, self.state.state)
+            self.risk.record_denials(denied, by_id, now, bk.state.state)
             for d in denied:
                 if by_id[d.client_order_id].reason == "stop:soft":
                     i = self.symbols.get(d.symbol)
@@ -116,15 +142,14 @@ class RiskHooks:
                 self.record_event(now, "denial", f"{d.symbol} {d.signed_qty:+d} denied: {d.text}")
             self._notify("risk")
         if approved:
-            self.risk.breakers.on_sent(now, len(approved))
+            bk.breakers.on_sent(now, len(approved))
         return approved
 
     def _still_allowed(self: Engine, orders: list[OrderRequest]) -> list[OrderRequest]:  # type: ignore[misc]
         """After the write-ahead barrier: the state may have gone down meanwhile (operator or breaker
         during the await). HALTED: only flatten orders go; REDUCING: only reduce-only ones. The
         others are closed as rejected (their rows exist already) and never reach the broker."""
-        state = self.state.state
-        if state is TradingState.ACTIVE:
+        if all(bk.state.state is TradingState.ACTIVE for bk in self.books):
             return orders
         qty, held = self._held()
         held = held.copy()
@@ -134,8 +159,10 @@ class RiskHooks:
         now = self.clock.now()
         for o in orders:
             i, signed = self.symbols[o.symbol], o.side.sign * o.qty
+            state = self.book_of(i).state.state
             reducing = is_reducing(int(qty[i]), signed) and is_reducing(int(held[i]), signed)
-            ok = reducing and (state is TradingState.REDUCING or o.reason.startswith(FLATTEN_PREFIX))
+            ok = state is TradingState.ACTIVE or (
+                reducing and (state is TradingState.REDUCING or o.reason.startswith(FLATTEN_PREFIX)))
             if ok:
                 keep.append(o)
                 held[i] += signed
@@ -170,13 +197,13 @@ class RiskHooks:
             self.risk.observe_price(i, ts, False)
         equity, gross, _net, _unrealized = self.portfolio.valuation()
         self.portfolio.update_hwm(equity)
-        await self._stops_and_breakers(self.clock.now(), equity, gross, np.array([i], dtype=np.int64))
+        await self._stops_and_breakers(self.clock.now(), [(equity, gross)], np.array([i], dtype=np.int64))
         self._notify("positions", "risk")
 
     async def risk_tick(self: Engine) -> None:  # type: ignore[misc]
         """Breakers that can trip without new prices: stale data, broker link, reject rate."""
-        equity, gross, _net, _unrealized = self.portfolio.valuation()
-        await self._stops_and_breakers(self.clock.now(), equity, gross, np.empty(0, dtype=np.int64))
+        values = [bk.portfolio.valuation()[:2] for bk in self.books]
+        await self._stops_and_breakers(self.clock.now(), values, np.empty(0, dtype=np.int64))
 
     async def enforce_state_on_start(self: Engine) -> None:  # type: ignore[misc]
         """A daemon that stopped HALTED starts HALTED: whatever still rests at the venue is cancelled."""

@@ -39,17 +39,25 @@ def outbox_row(kind: str, level: str, ts: int, message: str, **fields: Any) -> t
 
 
 class RiskLayer:
-    def __init__(self, cfg: Config, symbols: SymbolIndex, store: StoreWriter) -> None:
+    """Per-symbol risk state (volatility, stops, Kelly inputs, data freshness) for the whole index,
+    and per book (``book_symbols``: one index per book, Monte Carlo lockstep) the breakers, the
+    pre-trade limits and the market volatility. One book (live) covers the whole index."""
+
+    def __init__(self, cfg: Config, symbols: SymbolIndex, store: StoreWriter,
+                 book_symbols: list[SymbolIndex] | None = None) -> None:
         self.cfg = cfg
         self.rcfg = cfg.risk
         self.symbols = symbols
         self.store = store
         n = len(symbols)
+        books = book_symbols or [symbols]
+        self.book_size = 0 if book_symbols is None else n // len(books)
         self.trades = TradeStats(n)
-        self.vol = VolEstimator(n, cfg.risk.vol_halflife_bars, cfg.risk.vol_min_bars)
+        self.vol = VolEstimator(n, cfg.risk.vol_halflife_bars, cfg.risk.vol_min_bars, len(books))
         self.stops = StopBook(n, cfg.risk)
-        self.breakers = Breakers(cfg.risk, cfg.feed.bar_seconds, cfg.feed.grace_seconds)
-        self.pretrade = PreTrade(cfg.risk, symbols)
+        self.book_breakers = [Breakers(cfg.risk, cfg.feed.bar_seconds, cfg.feed.grace_seconds) for _ in books]
+        self.book_pretrade = [PreTrade(cfg.risk, b) for b in books]
+        self.breakers, self.pretrade = self.book_breakers[0], self.book_pretrade[0]  # the (first) book's
         self.quote_ts = np.full(n, NEVER, dtype=np.int64)
         self.trade_ts = np.full(n, NEVER, dtype=np.int64)
         self.denials = 0
@@ -67,13 +75,15 @@ class RiskLayer:
         """A batch's prices: volatility estimates and data freshness (``data_ts`` = bar end)."""
         n = len(batch)
         self._grow(n)
+        # the reference index: one price, or with several books one per book (a list)
         ref = batch.refs.get(self.rcfg.market_ref) if self.rcfg.market_ref and batch.refs else None
-        self.vol.update(batch.close, batch.valid, ref if ref is not None and ref > 0 else None)
+        self.vol.update(batch.close, batch.valid, ref)
         quoted = (batch.bid > 0) & (batch.ask >= batch.bid)
         self.quote_ts[:n][quoted] = data_ts
         self.trade_ts[:n][batch.valid] = data_ts
         if np.count_nonzero(batch.valid):
-            self.breakers.on_data(data_ts)
+            for breakers in self.book_breakers:
+                breakers.on_data(data_ts)
 
     def observe_price(self, i: int, ts: int, quoted: bool) -> None:
         self._grow(i + 1)
@@ -102,6 +112,29 @@ class RiskLayer:
                               reduce_only=state is not TradingState.ACTIVE)
         self.last_sizing = result
         return result
+
+    def size_books(self, pred: Prediction, batch: BarBatch, entry: float, exit: float, held: np.ndarray,
+                   price: np.ndarray, equity: np.ndarray, states: list[TradingState]) -> SizingResult:
+        """:meth:`size` with one equity and state per book; a HALTED book's targets stay where it is."""
+        m = self.book_size
+        halted = np.repeat(np.array([s is TradingState.HALTED for s in states]), m)
+        ready = pred.ready & batch.valid & ~halted
+        result = size_targets(pred.score, pred.confidence, ready, entry, exit, held, price, equity, self.trades,
+                              self.vol, self.cfg.feed.bar_seconds, self.rcfg,
+                              reduce_only=np.array([s is not TradingState.ACTIVE for s in states]), book_size=m)
+        if np.count_nonzero(halted):
+            result.target[halted] = held[halted]
+        self.last_sizing = result
+        return result
+
+    def worst_loss_by_book(self, qty: np.ndarray, avg_cost: np.ndarray, price: np.ndarray) -> list[float]:
+        """The worst position loss of every book (0.0 for a book without a priced position), the
+        numbers :meth:`worst_position_loss` gives book by book."""
+        s = np.sign(qty)
+        live = (s != 0) & (price > 0) & (avg_cost > 0)
+        safe = np.where(live, avg_cost, 1.0)
+        loss = np.where(live, s * (safe - price) / safe, -np.inf).reshape(-1, self.book_size).max(axis=1)
+        return np.where(loss > -np.inf, loss, 0.0).tolist()
 
     def check_stops(self, qty: np.ndarray, held: np.ndarray, avg_cost: np.ndarray, price: np.ndarray,
                     idx: np.ndarray | None = None) -> StopOrders:
@@ -153,7 +186,7 @@ class RiskLayer:
                                             state=change.state.value, actor=change.actor, reason=change.reason))
 
     def record_sizing(self, orders: list[OrderRequest], index: np.ndarray, sizing: SizingResult, pred: Prediction,
-                      held: np.ndarray, price: np.ndarray, equity: float, now: int) -> None:
+                      held: np.ndarray, price: np.ndarray, equity: float | np.ndarray, now: int) -> None:
         """The inputs behind each signal order (one row per order, numpy columns)."""
         if not orders:
             return
@@ -166,10 +199,17 @@ class RiskLayer:
             "score": pred.score[k], "confidence": pred.confidence[k], "win_rate": sizing.win_rate[k],
             "payoff": sizing.payoff[k], "kelly_full": sizing.kelly_full[k],
             "kelly_fraction": np.full(n, self.rcfg.kelly_fraction), "vol_ratio": sizing.vol_ratio[k],
-            "sigma_annual": sizing.sigma_annual[k], "weight": sizing.weight[k], "budget_scale": np.full(n, sizing.scale),
-            "equity": np.full(n, equity), "price": price[k], "held_qty": held[k].astype(np.int64),
+            "sigma_annual": sizing.sigma_annual[k], "weight": sizing.weight[k],
+            "budget_scale": self._per_order(sizing.scale, k), "equity": self._per_order(equity, k), "price": price[k],
+            "held_qty": held[k].astype(np.int64),
             "target_qty": sizing.target[k].astype(np.int64),
         })
+
+    def _per_order(self, value: float | np.ndarray, index: np.ndarray) -> np.ndarray:
+        """A per-book value (one float for a single book) for each order's symbol in ``index``."""
+        if isinstance(value, np.ndarray):
+            return value[index // self.book_size]
+        return np.full(len(index), value)
 
     # --- status ------------------------------------------------------------------------------
 

@@ -143,21 +143,29 @@ def full_kelly(p: np.ndarray, avg_win: np.ndarray, avg_loss: np.ndarray) -> np.n
 
 
 class VolEstimator:
-    """EWMA volatility of per-bar log returns, per symbol and of the equal-weight market."""
+    """EWMA volatility of per-bar log returns, per symbol and of each book's market.
 
-    def __init__(self, n_symbols: int, halflife_bars: float, min_bars: int) -> None:
+    The market is the reference index when the feed has one (else the equal-weight mean of the
+    book's symbols' returns). A live engine has one book; a Monte Carlo engine running ``books``
+    paths in lockstep has one market per path (each path's symbols a contiguous, equal block).
+    """
+
+    def __init__(self, n_symbols: int, halflife_bars: float, min_bars: int, books: int = 1) -> None:
         self.decay = 0.5 ** (1.0 / halflife_bars)
         self.min_bars = min_bars
+        self.books = books
         self.var = np.zeros(n_symbols)
         self.count = np.zeros(n_symbols, dtype=np.int64)
         self.prev = np.full(n_symbols, np.nan)
-        self.market_var = 0.0
-        self.market_count = 0
-        self.market_prev = math.nan
+        # per book, plain floats: the market update is scalar arithmetic (math.log), the same
+        # numbers whether a path runs alone or in lockstep with others
+        self.market_vars = [0.0] * books
+        self.market_counts = [0] * books
+        self.market_prevs = [math.nan] * books
 
-    def update(self, close: np.ndarray, valid: np.ndarray, market_price: float | None = None) -> None:
-        """One bar of closes; ``market_price`` is the reference index when the feed has one
-        (else the market return is the equal-weight mean of the symbols' returns)."""
+    def update(self, close: np.ndarray, valid: np.ndarray, market_price: float | list[float] | None = None) -> None:
+        """One bar of closes; ``market_price``: the reference index (one price per book when there
+        are several; a missing or non-positive one falls back to the book's equal-weight mean)."""
         n = len(close)
         if n > len(self.var):
             self.var, self.count, self.prev = _grown(self.var, n), _grown(self.count, n), _grown(self.prev, n, np.nan)
@@ -173,24 +181,58 @@ class VolEstimator:
         np.copyto(var, lam * var + (1 - lam) * r * r, where=has)
         self.count[:n] += has
         np.copyto(prev, close, where=ok)
-        if market_price is not None:
-            m = math.log(market_price / self.market_prev) if self.market_prev > 0 and market_price > 0 else None
-            if market_price > 0:
-                self.market_prev = market_price
+        if self.books == 1:
+            self._update_market(0, market_price, r, has)  # type: ignore[arg-type]
+            return
+        m = n // self.books
+        for b in range(self.books):
+            self._update_market(b, None if market_price is None else market_price[b],  # type: ignore[index]
+                                r[b * m : (b + 1) * m], has[b * m : (b + 1) * m])
+
+    def _update_market(self, b: int, price: float | None, r: np.ndarray, has: np.ndarray) -> None:
+        if price is not None and price > 0:
+            prev = self.market_prevs[b]
+            m = math.log(price / prev) if prev > 0 else None
+            self.market_prevs[b] = float(price)
         else:
             k = int(np.count_nonzero(has))
             m = float(r.sum()) / k if k else None
         if m is not None:
-            self.market_var = lam * self.market_var + (1 - lam) * m * m
-            self.market_count += 1
+            lam = self.decay
+            self.market_vars[b] = lam * self.market_vars[b] + (1 - lam) * m * m
+            self.market_counts[b] += 1
 
     def sigma(self, n: int) -> np.ndarray:
         """Per-bar volatility, NaN until ``min_bars`` returns were seen."""
         return np.where(self.count[:n] >= self.min_bars, np.sqrt(self.var[:n]), np.nan)
 
+    def market_sigma_of(self, book: int) -> float:
+        return math.sqrt(self.market_vars[book]) if self.market_counts[book] >= self.min_bars else math.nan
+
     @property
     def market_sigma(self) -> float:
-        return math.sqrt(self.market_var) if self.market_count >= self.min_bars else math.nan
+        return self.market_sigma_of(0)
+
+    def market_sigmas(self) -> np.ndarray:
+        """Per-bar market volatility of every book (NaN until ``min_bars`` returns)."""
+        return np.array([self.market_sigma_of(b) for b in range(self.books)])
+
+    # the single-book names (status, tests)
+    @property
+    def market_var(self) -> float:
+        return self.market_vars[0]
+
+    @market_var.setter
+    def market_var(self, value: float) -> None:
+        self.market_vars[0] = value
+
+    @property
+    def market_count(self) -> int:
+        return self.market_counts[0]
+
+    @market_count.setter
+    def market_count(self, value: int) -> None:
+        self.market_counts[0] = value
 
 
 @dataclass(slots=True)
@@ -204,19 +246,25 @@ class SizingResult:
     vol_ratio: np.ndarray
     weight: np.ndarray  # share of equity wanted, after the per-position cap
     sigma_annual: np.ndarray
-    scale: float  # uniform scaling of new exposure by the risk budget / gross cap (1 = not binding)
+    # uniform scaling of new exposure by the risk budget / gross cap (1 = not binding); with
+    # several books, one factor per book
+    scale: float | np.ndarray
 
 
 def size_targets(
     score: np.ndarray, confidence: np.ndarray, ready: np.ndarray, entry: float, exit: float,
-    held: np.ndarray, price: np.ndarray, equity: float, stats: TradeStats, vol: VolEstimator,
-    bar_seconds: int, cfg: RiskConfig, reduce_only: bool = False,
+    held: np.ndarray, price: np.ndarray, equity: float | np.ndarray, stats: TradeStats, vol: VolEstimator,
+    bar_seconds: int, cfg: RiskConfig, reduce_only: bool | np.ndarray = False, book_size: int = 0,
 ) -> SizingResult:
     """Whole-share targets: enter at ``score > entry``, leave at ``score < exit``, else hold.
 
     ``held`` is position + open orders. Holding keeps the quantity instead of re-targeting every
     bar (which would trade a few shares on every move). ``reduce_only`` (REDUCING) never
     proposes growth.
+
+    ``book_size`` > 0: the symbols are books of that many symbols each (Monte Carlo paths in
+    lockstep, algobotd/engine.py); ``equity`` and ``reduce_only`` then hold one value per book,
+    and each book is sized exactly as if it were sized alone.
     """
     n = len(held)
     if not (len(score) == len(confidence) == len(ready) == len(price) == n):
@@ -252,25 +300,57 @@ def size_targets(
     explain = np.full((5, n), np.nan)  # win rate, payoff, kelly, vol ratio, weight (filled for entries)
     if e.size:
         p, avg_win, avg_loss, kelly = stats.kelly_inputs(cfg, e)
+        if book_size:
+            book = e // book_size
+            market_sigma: float | np.ndarray = vol.market_sigmas()[book]
+            eq = np.asarray(equity)[book]
+            positive = eq > 0
+            # the per-order notional cap binds the sizing too, so an entry is never sized to be denied
+            cap: float | np.ndarray = np.where(
+                positive, np.minimum(cfg.max_position_pct, cfg.max_order_value / np.where(positive, eq, 1.0)), 0.0)
+            funds: float | np.ndarray = np.maximum(eq, 0.0)
+        else:
+            market_sigma = vol.market_sigma
+            cap = min(cfg.max_position_pct, cfg.max_order_value / equity) if equity > 0 else 0.0  # type: ignore[operator]
+            funds = max(equity, 0.0)  # type: ignore[type-var]
         # np.clip / nan_to_num cost ~10 us each on small arrays: plain ufuncs instead
-        vol_ratio = np.minimum(np.maximum(vol.market_sigma / sigma[e], cfg.vol_ratio_min), cfg.vol_ratio_max)
+        vol_ratio = np.minimum(np.maximum(market_sigma / sigma[e], cfg.vol_ratio_min), cfg.vol_ratio_max)
         raw_conf = confidence[e]
         conf = np.where(raw_conf > 0, np.minimum(raw_conf, 1.0), 0.0)
-        # the per-order notional cap binds the sizing too, so an entry is never sized to be denied
-        cap = min(cfg.max_position_pct, cfg.max_order_value / equity) if equity > 0 else 0.0
         weight = np.minimum(cfg.kelly_fraction * kelly * conf * np.where(vol_ratio > 0, vol_ratio, 0.0), cap)
-        size = np.floor(weight * max(equity, 0.0) / price[e]).astype(np.int64)
+        size = np.floor(weight * funds / price[e]).astype(np.int64)
         target[e] = np.where(go_long_c[entering_c], size, -size) if cfg.allow_short else size  # long only: all buys
         explain[:, e] = (p, avg_win / avg_loss, kelly, vol_ratio, weight)
 
     factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
     sigma_annual = sigma * factor
-    if e.size:
-        target, scale = _fit_budgets(target, held, e, price, sigma_annual, vol.market_sigma * factor, equity, cfg,
-                                     reduce_only)
+    if book_size:
+        scale: float | np.ndarray = _fit_book_budgets(target, held, e, price, sigma_annual, vol.market_sigmas() * factor,
+                                                      np.asarray(equity), cfg, np.asarray(reduce_only), book_size)
+    elif e.size:
+        target, scale = _fit_budgets(target, held, e, price, sigma_annual, vol.market_sigma * factor, equity, cfg,  # type: ignore[arg-type]
+                                     bool(reduce_only))
     else:  # only holds and exits: no target grows |held|, so the budgets have nothing to scale
         scale = 0.0 if reduce_only else 1.0
     return SizingResult(target, *explain, sigma_annual, scale)
+
+
+def _fit_book_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray, price: np.ndarray,
+                      sigma_annual: np.ndarray, market_sigma_annual: np.ndarray, equity: np.ndarray, cfg: RiskConfig,
+                      reduce_only: np.ndarray, book_size: int) -> np.ndarray:
+    """:func:`_fit_budgets` for each book with entries, on that book's slices (``target`` is
+    updated in place); returns the scale per book."""
+    scale = np.where(reduce_only, 0.0, 1.0)  # books without entries: nothing to scale
+    if not entries.size:
+        return scale
+    books = entries // book_size
+    for b in np.unique(books).tolist():
+        lo, hi = b * book_size, (b + 1) * book_size
+        fitted, scale[b] = _fit_budgets(target[lo:hi], held[lo:hi], entries[books == b] - lo, price[lo:hi],
+                                        sigma_annual[lo:hi], float(market_sigma_annual[b]), float(equity[b]), cfg,
+                                        bool(reduce_only[b]))
+        target[lo:hi] = fitted
+    return scale
 
 
 def _fit_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,

@@ -2,6 +2,10 @@
 breakers, pre-trade checks, paper fills with costs) on a generated market.
 
 What makes a path cheap without a second engine:
+- lockstep: with the momentum baseline, a chunk of paths runs as *one* engine with one book per
+  path (algobotd/book.py): per-symbol work (marking, volatility, stops, signals, fills) is done
+  once for all paths, while each book keeps its own cash, latch, breakers, limits and sizing --
+  the same numbers as the path run alone (tests/validate/test_lockstep.py);
 - :class:`PathStore` stands in for the DuckDB ``StoreWriter``: the engine's write-ahead rows
   are counted, only the risk rows the summary needs are kept, and nothing touches a disk
   (a path's result file would be thousands of files; the run's own DuckDB gets the summary);
@@ -28,10 +32,12 @@ from algobotd.engine import Engine
 from algobotd.symbols import SymbolIndex
 from algobotd.validate import metrics
 from algobotd.validate.ensemble_bridge import champion_bundle, engine_config, install, is_ensemble, warmup_bars
-from algobotd.validate.scenarios import generate
+from algobotd.book import BookState
+from algobotd.validate.scenarios import PathMarket, generate, stack
 from algobotd.validate.tape import tape_for
 
 DAILY = 86_400
+LOCKSTEP_PATHS = 32  # paths per engine in lockstep: per-bar cost per path is near its floor by then
 
 
 class PathStore:
@@ -107,7 +113,8 @@ def path_config(cfg: Config) -> Config:
 
 @dataclass(slots=True)
 class Drive:
-    """What one engine run left behind: equity per live bar, scores (optional), counters."""
+    """What one engine run left behind: equity per live bar (a column per book when there are
+    several), scores (optional), counters."""
 
     engine: Engine
     store: PathStore
@@ -116,7 +123,7 @@ class Drive:
 
 
 async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], live: list[BarBatch],
-                collect_scores: bool = False, bundle: Any = None, tape: bool = True) -> Drive:
+                collect_scores: bool = False, bundle: Any = None, tape: bool = True, books: int = 1) -> Drive:
     """The engine on simulated time: warm-up batches (no trading), then live batches.
 
     With ``model.kind = "ensemble"`` the engine serves ``bundle`` (default: the registry's
@@ -127,7 +134,7 @@ async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], liv
     clock = SimClock()
     broker = make_broker(cfg, index, clock)
     store = PathStore()
-    engine = Engine(engine_config(cfg), index, broker, store, clock)  # type: ignore[arg-type]  # duck-typed store
+    engine = Engine(engine_config(cfg), index, broker, store, clock, books=books)  # type: ignore[arg-type]  # duck-typed store
     if is_ensemble(cfg):
         install(engine, cfg, bundle if bundle is not None else champion_bundle(cfg.state.dir))
     elif tape and (t := tape_for(engine.model, [*warm, *live])) is not None:
@@ -139,22 +146,35 @@ async def drive(cfg: Config, symbols: tuple[str, ...], warm: list[BarBatch], liv
         clock.advance_to(b.ts + bar_ns)
         engine.warm(b, False)
     pf = engine.portfolio
-    equity = np.empty(len(live))
+    book_portfolios = [bk.portfolio for bk in engine.books]
+    equity = np.empty(len(live)) if books == 1 else np.empty((len(live), books))
     scores = np.full((len(live), len(symbols)), np.nan) if collect_scores else None
     for t, b in enumerate(live):
         await engine.process(b)
-        equity[t] = pf.equity
+        equity[t] = pf.equity if books == 1 else [p.equity for p in book_portfolios]
         if scores is not None and engine.last_prediction is not None:
             p = engine.last_prediction
             scores[t] = np.where(p.ready, p.score[: len(symbols)], np.nan)
     return Drive(engine, store, equity, scores)
 
 
-def counts(store: PathStore) -> tuple[int, int, int]:
-    """(breaker trips, halts, reductions) from the risk rows the engine wrote."""
-    states = [r[1] for r in store.rows["trading_state"]]
-    trips = sum(1 for r in store.rows["risk_events"] if r[1] == "breaker")
-    return trips, states.count("HALTED"), states.count("REDUCING")
+def counts(book: BookState) -> tuple[int, int, int]:
+    """(breaker trips, halts, reductions) of one book."""
+    return book.breaker_trips, book.halts, book.reductions
+
+
+def path_result(cfg: Config, scenario: str, index: int, market: PathMarket, equity: np.ndarray, book: BookState,
+                model_id: str, keep_curve: bool) -> PathResult:
+    initial = cfg.broker.paper.initial_cash
+    s = metrics.summarize(equity, initial, cfg.feed.bar_seconds)
+    rets = metrics.returns_of(equity, initial)
+    w = market.warmup
+    bh = float(np.mean(market.close[-1] / market.close[w])) - 1.0  # equal weight, entered at the first close
+    trips, halts, reductions = counts(book)
+    return PathResult(scenario, index, s["total_return"], s["max_drawdown"], s["sharpe"], s["sortino"],
+                      metrics.hit_rate(rets), metrics.turnover(book.traded_value, float(np.mean(equity))),
+                      book.fills, trips, halts, reductions, bh,
+                      float(equity[-1]), model_id, equity.astype(np.float32) if keep_curve else None)
 
 
 async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols: int, n_bars: int,
@@ -163,25 +183,42 @@ async def run_path(cfg: Config, scenario: str, seed: int, index: int, n_symbols:
     batches = market.batches()
     w = market.warmup
     d = await drive(cfg, market.symbols, batches[:w], batches[w:], tape=tape)
-    equity = d.equity
-    initial = cfg.broker.paper.initial_cash
-    s = metrics.summarize(equity, initial, cfg.feed.bar_seconds)
-    rets = metrics.returns_of(equity, initial)
-    bh = float(np.mean(market.close[-1] / market.close[w])) - 1.0  # equal weight, entered at the first close
-    trips, halts, reductions = counts(d.store)
-    return PathResult(scenario, index, s["total_return"], s["max_drawdown"], s["sharpe"], s["sortino"],
-                      metrics.hit_rate(rets), metrics.turnover(d.engine.traded_value, float(np.mean(equity))),
-                      d.engine.fills, trips, halts, reductions, bh,
-                      float(equity[-1]), d.engine.model_id, equity.astype(np.float32) if keep_curve else None)
+    return path_result(cfg, scenario, index, market, d.equity, d.engine.books[0], d.engine.model_id, keep_curve)
+
+
+async def run_lockstep(cfg: Config, tasks: list[tuple[str, int]], seed: int, n_symbols: int, n_bars: int,
+                       keep_curves: int) -> list[PathResult]:
+    """The paths of ``tasks`` as one engine, one book per path (needs the score tape)."""
+    markets = [generate(sc, seed, i, n_symbols, n_bars, warmup_bars(cfg)) for sc, i in tasks]
+    joint = stack(markets)
+    batches = joint.batches()
+    w = joint.warmup
+    d = await drive(cfg, joint.symbols, batches[:w], batches[w:], books=len(tasks))
+    equity = d.equity.reshape(len(batches) - w, len(tasks))  # one column per book (also for a single one)
+    return [path_result(cfg, sc, i, m, equity[:, k], d.engine.books[k], d.engine.model_id, i < keep_curves)
+            for k, ((sc, i), m) in enumerate(zip(tasks, markets))]
+
+
+def lockstep_allowed(cfg: Config, tape: bool) -> bool:
+    """Lockstep needs the score tape (the baseline momentum model): a model that looks across
+    symbols (the ensemble's cross-sectional features) would see the other paths."""
+    return tape and cfg.model.kind == "baseline"
 
 
 def run_chunk(cfg: Config, tasks: list[tuple[str, int]], seed: int, n_symbols: int, n_bars: int,
-              keep_curves: int, tape: bool = True) -> list[PathResult]:
-    """Worker entry point: a list of (scenario, path index), run one after another on one loop.
+              keep_curves: int, tape: bool = True, lockstep: bool = True) -> list[PathResult]:
+    """Worker entry point: a list of (scenario, path index), in lockstep groups of up to
+    ``LOCKSTEP_PATHS`` when the model allows it, else one after another, on one loop.
 
-    ``tape=False`` runs the model bar by bar (the reference the tape is tested and benched against)."""
+    ``tape=False`` runs the model bar by bar (the reference the tape is tested and benched
+    against); ``lockstep=False`` runs every path alone (the reference lockstep is tested against)."""
 
     async def go() -> list[PathResult]:
+        if lockstep and lockstep_allowed(cfg, tape):
+            out: list[PathResult] = []
+            for k in range(0, len(tasks), LOCKSTEP_PATHS):
+                out += await run_lockstep(cfg, tasks[k : k + LOCKSTEP_PATHS], seed, n_symbols, n_bars, keep_curves)
+            return out
         return [await run_path(cfg, sc, seed, i, n_symbols, n_bars, i < keep_curves, tape) for sc, i in tasks]
 
     return asyncio.run(go())

@@ -112,12 +112,27 @@ class PathMarket:
     warmup: int
 
     def batches(self) -> list[BarBatch]:
+        """One batch per bar; the SPY reference is one price, or one per path for a :func:`stack`."""
         valid = np.ones(len(self.symbols), dtype=bool)
-        spy = (470.0 * np.exp(np.cumsum(self.market))).tolist()
+        spy = (470.0 * np.exp(np.cumsum(self.market, axis=0))).tolist()
         # iterating a matrix yields its row views without a Python-level index per field
         rows = zip(self.ts.tolist(), self.open, self.high, self.low, self.close, self.volume, self.bid, self.ask, spy)
         return [BarBatch(ts, self.symbols, o, h, lo, c, v, valid, bid, ask, {"SPY": ref})
                 for ts, o, h, lo, c, v, bid, ask, ref in rows]
+
+
+def stack(markets: list[PathMarket]) -> PathMarket:
+    """Paths side by side as one market (Monte Carlo lockstep): path k's symbols are the k-th block,
+    named ``<symbol>.<k>``; the market factor gets one column per path. The paths must share their
+    timestamps (same bars and warm-up)."""
+    first = markets[0]
+    if any(m.ts.shape != first.ts.shape or (m.ts != first.ts).any() or m.warmup != first.warmup for m in markets):
+        raise ValueError("stacked paths must have the same bars and warm-up")
+    symbols = tuple(f"{s}.{k}" for k, m in enumerate(markets) for s in m.symbols)
+    fields = {f: np.hstack([getattr(m, f) for m in markets])
+              for f in ("open", "high", "low", "close", "volume", "bid", "ask")}
+    return PathMarket(symbols, first.ts, market=np.column_stack([m.market for m in markets]), warmup=first.warmup,
+                      **fields)
 
 
 def symbol_names(k: int) -> tuple[str, ...]:

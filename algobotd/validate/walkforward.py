@@ -136,7 +136,7 @@ def run_fold(cfg: Config, fold: Fold, bars: list[BarBatch], offset: int, horizon
         d = asyncio.run(drive(run_cfg, symbols, warm, live, collect_scores=True, bundle=bundle))
         s = _stats(d.equity, initial, cfg.feed.bar_seconds, d.engine.traded_value)
         ic = metrics.ic_summary(d.scores, test_fwd) if n_sym else {"ic": np.nan}
-        trips, halts, _ = counts(d.store)
+        trips, halts, _ = counts(d.engine.books[0])
         out[name] = {**{k: s[k] for k in ("total_return", "sharpe", "max_drawdown", "turnover", "sortino", "calmar")},
                      **ic, "trades": d.engine.fills, "breaker_trips": trips, "halts": halts,
                      "model_id": d.engine.model_id, "equity": d.equity.tolist(),
