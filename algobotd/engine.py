@@ -207,7 +207,7 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.broker.on_batch(batch)  # resting orders fill against this bar (its open or later)
         self._mark(batch)
         now = self.clock.now()
-        values = [self._value_book(bk.portfolio, now) for bk in self.books]
+        values = self._value_books(now)
         self._store_bars(batch)
         if self.alt_hub is not None:
             self.alt_hub.attach(batch, self.bar_ns)
@@ -223,15 +223,27 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         self.store.maybe_flush()
         self._notify("status", "equity", "positions", "predictions")
 
-    def _value_book(self, pf: Portfolio, now: int) -> tuple[float, float]:
-        """A book's (equity, gross exposure) after marking; raises its high-water mark, stores its row."""
-        equity, gross, net, unrealized = pf.valuation()
-        drawdown = pf.update_hwm(equity)
-        self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
-                                  pf.high_water_mark, drawdown))
-        if pf is self.portfolio:
+    def _value_books(self, now: int) -> list[tuple[float, float]]:
+        """Every book's (equity, gross exposure) after marking, high-water marks raised.
+
+        One book stores its ``equity`` row. Several books (Monte Carlo) store none: the table has
+        no book column, and the path driver keeps each book's curve itself."""
+        if not self.book_size:
+            pf = self.portfolio
+            equity, gross, net, unrealized = pf.valuation()
+            drawdown = pf.update_hwm(equity)
+            self.store.add("equity", (now, equity, pf.cash, gross, net, pf.realized_pnl, unrealized, pf.commissions,
+                                      pf.high_water_mark, drawdown))
             self.equity_curve.append((now, equity, pf.cash, drawdown))
-        return equity, gross
+            return [(equity, gross)]
+        books = [bk.portfolio for bk in self.books]
+        self.portfolio.value_books(books, self.book_size)
+        values = []
+        for pf in books:
+            equity, gross, _net, _unrealized = pf.valuation()
+            pf.update_hwm(equity)
+            values.append((equity, gross))
+        return values
 
     def _orders_from(self, pred: Prediction, batch: BarBatch, now: int) -> list[OrderRequest]:
         pf = self.portfolio

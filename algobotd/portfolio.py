@@ -191,6 +191,18 @@ class Portfolio:
             self._valued = (self._cash + net, gross, net, unrealized)
         return self._valued
 
+    def value_books(self, books: list[Portfolio], size: int) -> None:
+        """Value every book of this portfolio at once (lockstep; ``size`` symbols per book): each
+        book's :meth:`valuation` then returns the numbers it would compute alone -- a row-wise
+        ``np.add.reduce`` adds a row exactly as the 1-D reduce adds that book's slice."""
+        value = (self.qty * self._marks()).reshape(-1, size)
+        nets = np.add.reduce(value, axis=1).tolist()
+        grosses = np.add.reduce(np.abs(value), axis=1).tolist()
+        for pf, net, gross in zip(books, nets, grosses):
+            if pf._cost_basis is None:
+                pf._cost_basis = float(np.dot(pf.qty, pf.avg_cost))
+            pf._valued = (pf._cash + net, gross, net, net - pf._cost_basis)
+
     @property
     def cash(self) -> float:
         return self._cash

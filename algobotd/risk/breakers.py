@@ -81,6 +81,15 @@ class Breakers:
     def on_reject(self, ts: int) -> None:
         self._rejected.append(ts)
 
+    @property
+    def has_rejects(self) -> bool:
+        """Rejects still on record (the reject-rate breaker cannot trip without one, unless its limit is 0)."""
+        return bool(self._rejected)
+
+    def data_gap(self, now: int) -> float:
+        """Seconds since the last market data (0 before any)."""
+        return 0.0 if self.last_data_ts is None else max(0.0, (now - self.last_data_ts) / NS_PER_SECOND)
+
     def reject_rate(self, now: int) -> tuple[float, int]:
         """(rejects / orders sent in the window, orders sent in the window)."""
         start = now - int(self.cfg.reject_window_seconds * NS_PER_SECOND)
@@ -114,7 +123,7 @@ class Breakers:
         day_loss = max(0.0, 1.0 - v.equity / v.day_start_equity) if v.day_start_equity > 0 else 0.0
         drawdown = max(0.0, 1.0 - v.equity / v.high_water_mark) if v.high_water_mark > 0 else 0.0
         rate, sent = self.reject_rate(v.ts)
-        stale_gap = 0.0 if self.last_data_ts is None else max(0.0, (v.ts - self.last_data_ts) / NS_PER_SECOND)
+        stale_gap = self.data_gap(v.ts)
         gross = v.gross_exposure / v.equity if v.equity > 0 else 0.0
         self._view, self._values, self._readings = v, (day_loss, drawdown, rate, sent, stale_gap, gross), None
         return self._values

@@ -67,8 +67,15 @@ class RiskHooks:
         else:  # a full check (idx None) looked at every position already; a subset check did not
             worst = [stops.worst_loss if idx is None else self.risk.worst_position_loss(qty, pf.avg_cost[:n], pf.last[:n])]
         connected = self.broker.connected
-        for bk, (equity, gross), w in zip(self.books, values, worst):
-            view = PortfolioView(now, equity, bk.day_start_equity, bk.portfolio.high_water_mark, gross, w, connected)
+        books = range(len(self.books))
+        if self.book_size:  # lockstep: only the books where a breaker can trip (almost never one)
+            books = self.risk.books_that_may_trip(
+                now, np.array([v[0] for v in values]), np.array([bk.day_start_equity for bk in self.books]),
+                np.array([bk.portfolio.high_water_mark for bk in self.books]), np.array(worst), connected)
+        for b in books:
+            bk, (equity, gross) = self.books[b], values[b]
+            view = PortfolioView(now, equity, bk.day_start_equity, bk.portfolio.high_water_mark, gross, worst[b],
+                                 connected)
             await self._apply_trip(bk, bk.breakers.trip(view), now)
         if stops.index.size == 0:
             return

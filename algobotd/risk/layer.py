@@ -127,6 +127,21 @@ class RiskLayer:
         self.last_sizing = result
         return result
 
+    def books_that_may_trip(self, now: int, equity: np.ndarray, day_start: np.ndarray, hwm: np.ndarray,
+                            worst: np.ndarray, connected: bool) -> list[int]:
+        """The books whose breakers can trip now (lockstep): for every other book each breaker's
+        condition is false, so ``Breakers.trip`` would return None -- the same test, vectorised
+        (numpy's float64 arithmetic is Python's), and conservative where it is not exact."""
+        cfg = self.rcfg
+        everyone = range(len(self.book_breakers))
+        if (not connected or cfg.max_reject_rate <= 0
+                or self.book_breakers[0].data_gap(now) >= self.book_breakers[0].stale_after):
+            return list(everyone)
+        day_loss = np.where(day_start > 0, 1.0 - equity / np.where(day_start > 0, day_start, 1.0), 0.0)
+        drawdown = np.where(hwm > 0, 1.0 - equity / np.where(hwm > 0, hwm, 1.0), 0.0)
+        hit = (day_loss >= cfg.daily_loss_pct) | (drawdown >= cfg.max_drawdown_pct) | (worst >= cfg.halt_position_loss_pct)
+        return [b for b in everyone if hit[b] or self.book_breakers[b].has_rejects]
+
     def worst_loss_by_book(self, qty: np.ndarray, avg_cost: np.ndarray, price: np.ndarray) -> list[float]:
         """The worst position loss of every book (0.0 for a book without a priced position), the
         numbers :meth:`worst_position_loss` gives book by book."""

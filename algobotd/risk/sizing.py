@@ -181,26 +181,23 @@ class VolEstimator:
         np.copyto(var, lam * var + (1 - lam) * r * r, where=has)
         self.count[:n] += has
         np.copyto(prev, close, where=ok)
-        if self.books == 1:
-            self._update_market(0, market_price, r, has)  # type: ignore[arg-type]
-            return
-        m = n // self.books
-        for b in range(self.books):
-            self._update_market(b, None if market_price is None else market_price[b],  # type: ignore[index]
-                                r[b * m : (b + 1) * m], has[b * m : (b + 1) * m])
-
-    def _update_market(self, b: int, price: float | None, r: np.ndarray, has: np.ndarray) -> None:
-        if price is not None and price > 0:
-            prev = self.market_prevs[b]
-            m = math.log(price / prev) if prev > 0 else None
-            self.market_prevs[b] = float(price)
-        else:
-            k = int(np.count_nonzero(has))
-            m = float(r.sum()) / k if k else None
-        if m is not None:
-            lam = self.decay
-            self.market_vars[b] = lam * self.market_vars[b] + (1 - lam) * m * m
-            self.market_counts[b] += 1
+        prices = (market_price,) if self.books == 1 else market_price or (None,) * self.books
+        size = n // self.books
+        mvar, mcount, mprev = self.market_vars, self.market_counts, self.market_prevs
+        for b, price in enumerate(prices):  # type: ignore[arg-type]
+            if price is not None and price > 0:
+                prev = mprev[b]
+                mprev[b] = float(price)
+                if not prev > 0:
+                    continue
+                m = math.log(price / prev)
+            else:  # no usable reference: the equal-weight mean of the book's returns
+                k = int(np.count_nonzero(has[b * size : (b + 1) * size]))
+                if not k:
+                    continue
+                m = float(r[b * size : (b + 1) * size].sum()) / k
+            mvar[b] = lam * mvar[b] + (1 - lam) * m * m
+            mcount[b] += 1
 
     def sigma(self, n: int) -> np.ndarray:
         """Per-bar volatility, NaN until ``min_bars`` returns were seen."""
@@ -302,7 +299,8 @@ def size_targets(
         p, avg_win, avg_loss, kelly = stats.kelly_inputs(cfg, e)
         if book_size:
             book = e // book_size
-            market_sigma: float | np.ndarray = vol.market_sigmas()[book]
+            market_sigmas = vol.market_sigmas()
+            market_sigma: float | np.ndarray = market_sigmas[book]
             eq = np.asarray(equity)[book]
             positive = eq > 0
             # the per-order notional cap binds the sizing too, so an entry is never sized to be denied
@@ -325,8 +323,10 @@ def size_targets(
     factor = math.sqrt(TRADING_SECONDS_PER_YEAR / bar_seconds)
     sigma_annual = sigma * factor
     if book_size:
-        scale: float | np.ndarray = _fit_book_budgets(target, held, e, price, sigma_annual, vol.market_sigmas() * factor,
-                                                      np.asarray(equity), cfg, np.asarray(reduce_only), book_size)
+        scale: float | np.ndarray = np.where(reduce_only, 0.0, 1.0)  # books without entries: nothing to scale
+        if e.size:
+            _fit_book_budgets(target, held, e, price, sigma_annual, market_sigmas * factor, np.asarray(equity), cfg,
+                              np.asarray(reduce_only), book_size, scale)
     elif e.size:
         target, scale = _fit_budgets(target, held, e, price, sigma_annual, vol.market_sigma * factor, equity, cfg,  # type: ignore[arg-type]
                                      bool(reduce_only))
@@ -337,12 +337,9 @@ def size_targets(
 
 def _fit_book_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray, price: np.ndarray,
                       sigma_annual: np.ndarray, market_sigma_annual: np.ndarray, equity: np.ndarray, cfg: RiskConfig,
-                      reduce_only: np.ndarray, book_size: int) -> np.ndarray:
-    """:func:`_fit_budgets` for each book with entries, on that book's slices (``target`` is
-    updated in place); returns the scale per book."""
-    scale = np.where(reduce_only, 0.0, 1.0)  # books without entries: nothing to scale
-    if not entries.size:
-        return scale
+                      reduce_only: np.ndarray, book_size: int, scale: np.ndarray) -> None:
+    """:func:`_fit_budgets` for each book with entries, on that book's slices: ``target`` and the
+    per-book ``scale`` are updated in place."""
     books = entries // book_size
     for b in np.unique(books).tolist():
         lo, hi = b * book_size, (b + 1) * book_size
@@ -350,7 +347,6 @@ def _fit_book_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray,
                                         sigma_annual[lo:hi], float(market_sigma_annual[b]), float(equity[b]), cfg,
                                         bool(reduce_only[b]))
         target[lo:hi] = fitted
-    return scale
 
 
 def _fit_budgets(target: np.ndarray, held: np.ndarray, entries: np.ndarray, price: np.ndarray, sigma_annual: np.ndarray,
