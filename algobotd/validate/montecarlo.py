@@ -17,7 +17,7 @@ import numpy as np
 from algobotd.config import Config, ConfigError
 from algobotd.validate.ensemble_bridge import require_champion
 from algobotd.validate import report
-from algobotd.validate.paths import PathResult, path_config, run_chunk
+from algobotd.validate.paths import LOCKSTEP_PATHS, PathResult, lockstep_allowed, path_config, run_chunk
 from algobotd.validate.pool import run_tasks
 from algobotd.validate.results import clean, num, pct, prepare_result_file, table, write_tables
 from algobotd.validate.scenarios import SCENARIOS
@@ -51,17 +51,24 @@ def parse_scenarios(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def plan(spec: McSpec) -> list[list[tuple[str, int]]]:
-    """Chunks of (scenario, index), interleaved so every chunk costs about the same."""
+def plan(spec: McSpec, lockstep: bool = False) -> list[list[tuple[str, int]]]:
+    """Chunks of (scenario, index), interleaved so every chunk costs about the same. A lockstep
+    chunk is one engine run (up to ``LOCKSTEP_PATHS`` books): as full as the workers allow."""
     tasks = [(sc, i) for i in range(spec.n) for sc in spec.scenarios]
-    size = spec.chunk or max(1, min(64, len(tasks) // (max(1, spec.workers) * 8)))
+    workers = max(1, spec.workers)
+    if spec.chunk:
+        size = spec.chunk
+    elif lockstep:
+        size = max(1, min(LOCKSTEP_PATHS, -(-len(tasks) // workers)))
+    else:
+        size = max(1, min(64, len(tasks) // (workers * 8)))
     return [tasks[k : k + size] for k in range(0, len(tasks), size)]
 
 
 def run_paths(cfg: Config, spec: McSpec) -> tuple[list[PathResult], float]:
     """All paths, sorted by (scenario, index), and the wall seconds they took."""
     cfg = path_config(cfg)
-    chunks = plan(spec)
+    chunks = plan(spec, lockstep_allowed(cfg, tape=True))
     t0 = time.perf_counter()
     tasks = [(cfg, c, spec.seed, spec.symbols, spec.bars, spec.keep_curves) for c in chunks]
     res = [r for part in run_tasks(run_chunk, tasks, spec.workers, spec.ray_address, 'mc chunks') for r in part]

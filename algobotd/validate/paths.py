@@ -60,7 +60,7 @@ class PathStore:
         if table in self.rows:
             self.rows[table].append(row)
 
-    def add_columns(self, table: str, columns: dict[str, np.ndarray]) -> None:
+    def add_columns(self, table: str, columns: dict[str, np.ndarray], constants: dict[str, Any] | None = None) -> None:
         self.counts[table] += len(next(iter(columns.values())))
 
     def update_order(self, row: tuple[Any, ...]) -> None:
