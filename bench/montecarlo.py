@@ -1,14 +1,16 @@
 """Monte Carlo throughput: paths per second, 20 symbols x 252 daily bars, the full strategy
 (engine + model + Kelly sizing + stops + breakers + paper fills), on 1 and 2 workers.
 
-    .venv/bin/python bench/montecarlo.py             # 40 paths per worker count, then a profile
-    .venv/bin/python bench/montecarlo.py --paths 200 --workers 1,2
+    .venv/bin/python bench/montecarlo.py             # 500 paths per worker count, then a profile
+    .venv/bin/python bench/montecarlo.py --paths 2000 --workers 1,2
     .venv/bin/python bench/montecarlo.py --quick     # a few paths, for the smoke test
 
 Target (issue 9): 10,000 paths x 5 scenarios in 10 minutes on 2 cores = ~85 paths/s.
 The machine is shared, so every figure comes with references measured in the same run: the
-same paths with the model run bar by bar (``tape=False``, the code before the score tape) and a
-fixed numpy workload shaped like the engine's (small arrays, many calls).
+same paths each on its own engine (``lockstep=False``, the code before lockstep; the results
+are the same bit for bit, tests/validate/test_lockstep.py) and a fixed numpy workload shaped
+like the engine's (small arrays, many calls). The pool figures extrapolate the 50,000-path run
+from the measured start-up plus the steady rate.
 Prints figures only; nothing here asserts on time.
 """
 
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from algobotd.config import Config, load  # noqa: E402
 from algobotd.ops import logging as oplog  # noqa: E402
 from algobotd.validate.montecarlo import McSpec, run_paths  # noqa: E402
-from algobotd.validate.paths import path_config, run_chunk  # noqa: E402
+from algobotd.validate.paths import LOCKSTEP_PATHS, path_config, run_chunk  # noqa: E402
 from algobotd.validate.pool import run_tasks  # noqa: E402
 
 TARGET = 85.0
@@ -54,7 +56,8 @@ BUCKETS = (
 )
 # phases of a path, by the cumulative time of these functions (file suffix, function name)
 PHASES = (
-    ("set-up: generate bars", (("validate/scenarios.py", "generate"), ("validate/scenarios.py", "batches"))),
+    ("set-up: generate bars", (("validate/scenarios.py", "generate"), ("validate/scenarios.py", "stack"),
+                               ("validate/scenarios.py", "batches"))),
     ("set-up: score tape", (("validate/tape.py", "tape_for"),)),
     ("set-up: engine + broker", (("algobotd/engine.py", "__init__"), ("brokers/__init__.py", "make_broker"))),
     ("warm-up bars (engine.warm)", (("algobotd/engine.py", "warm"),)),
@@ -99,36 +102,24 @@ def numpy_reference(seconds: float = 0.5) -> float:
 
 
 def compare_in_process(cfg: Config, n: int, rounds: int) -> tuple[list[float], list[float], list[float]]:
-    """Paths/s on this core, no pool: the model bar by bar (reference) and on the score tape, on the
-    same paths, alternating in blocks of 5 paths so both see the same machine; plus the numpy
-    reference measured between blocks. Returns per-round (bar by bar, tape, numpy k calls/s)."""
+    """Paths/s on this core, no pool, on the same ``n`` paths: each path on its own engine (the
+    reference: the code before lockstep, score tape included) and the paths in lockstep (one
+    engine, one book per path, ``LOCKSTEP_PATHS`` per engine), alternating so both see the same
+    machine; plus the numpy reference measured between them. Returns per-round (alone, lockstep,
+    numpy k calls/s)."""
     tasks = tasks_for(n)
-    old, new, ref = [], [], []
+    alone, lock, ref = [], [], []
     for _ in range(rounds):
-        spent = {False: 0.0, True: 0.0}
-        refs = []
-        for k in range(0, n, 5):
-            refs.append(numpy_reference(0.05))
-            for tape in (False, True):
-                t = time.perf_counter()
-                run_chunk(cfg, tasks[k : k + 5], 1, 20, 252, 0, tape=tape)
-                spent[tape] += time.perf_counter() - t
-        old.append(n / spent[False])
-        new.append(n / spent[True])
-        ref.append(statistics.median(refs))
-    return old, new, ref
-
-
-def symbol_scaling(cfg: Config, sizes: tuple[int, ...] = (20, 100, 400)) -> list[tuple[int, float]]:
-    """(symbols, ms per path) of one engine run on K symbols: what lockstep could buy. Running P
-    paths of 20 symbols as one engine of 20P symbols costs about the K = 20P figure for all P."""
-    out = []
-    for k in sizes:
-        n = max(3, 60 * 20 // k // 4)
+        refs = [numpy_reference(0.1)]
         t = time.perf_counter()
-        run_chunk(cfg, tasks_for(n), 3, k, 252, 0)
-        out.append((k, 1000 * (time.perf_counter() - t) / n))
-    return out
+        run_chunk(cfg, tasks, 1, 20, 252, 0, lockstep=False)
+        alone.append(n / (time.perf_counter() - t))
+        refs.append(numpy_reference(0.1))
+        t = time.perf_counter()
+        run_chunk(cfg, tasks, 1, 20, 252, 0)
+        lock.append(n / (time.perf_counter() - t))
+        ref.append(statistics.median(refs))
+    return alone, lock, ref
 
 
 def _noop() -> int:
@@ -144,12 +135,12 @@ def pool_startup() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--paths", type=int, default=40, help="paths per measurement")
+    ap.add_argument("--paths", type=int, default=500, help="paths per pool run")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--model", default="baseline", help="model.kind of the paths (ensemble needs a champion)")
     args = ap.parse_args()
-    n = 4 if args.quick else args.paths
+    n = 6 if args.quick else args.paths
     oplog.setup("warning", "console", stream=sys.stderr)  # progress lines would drown the figures
     with tempfile.TemporaryDirectory() as d:
         # the issue's figure is for the baseline model; config.toml may default to the ensemble,
@@ -160,18 +151,18 @@ def main() -> None:
         print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{base.feed.warmup_bars} warm-up bars), "
               f"full strategy, model {base.model.kind}; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
-        m = max(5, n // 4)
+        m = 6 if args.quick else 2 * LOCKSTEP_PATHS
         rounds = 1 if args.quick else 3
         run_chunk(cfg, [("bull", 0)], 1, 20, 252, 0)  # imports and caches out of the way
-        old, new, ref = compare_in_process(cfg, m, rounds)
+        alone, lock, ref = compare_in_process(cfg, m, rounds)
         print(f"reference: fixed numpy workload {statistics.median(ref):.0f}k small-array calls/s "
-              f"(median of {rounds}, measured between the blocks below)")
-        for name, r in (("model bar by bar (reference)", old), ("score tape (default)", new)):
+              f"(median of {rounds}, measured between the runs below)")
+        for name, r in (("each path on its own engine", alone), (f"lockstep ({LOCKSTEP_PATHS} paths/engine)", lock)):
             med = statistics.median(r)
-            print(f"in-process, {name:<29}: {med:5.1f} paths/s median, {max(r):5.1f} best of {rounds} "
-                  f"({1000 / med:.0f} ms per path, {1e6 / med / bars:.0f} us per bar)")
-        ratios = [b / a for a, b in zip(old, new)]
-        print(f"  score tape / bar by bar, same paths, interleaved: {statistics.median(ratios):.2f}x median, "
+            print(f"in-process, {name:<32}: {med:5.1f} paths/s median, {max(r):5.1f} best of {rounds} "
+                  f"({1000 / med:.1f} ms per path, {1e6 / med / bars:.0f} us per path-bar), {m} paths")
+        ratios = [b / a for a, b in zip(alone, lock)]
+        print(f"  lockstep / alone, same paths, same results: {statistics.median(ratios):.2f}x median, "
               f"{max(ratios):.2f}x best of {rounds}")
         spec = McSpec(scenarios=SCENARIOS, n=max(1, n // 5), symbols=20, bars=252, seed=1, keep_curves=0)
         startup = pool_startup()
@@ -180,21 +171,18 @@ def main() -> None:
             res, secs = run_paths(base, dataclasses.replace(spec, workers=w))
             rate = len(res) / secs
             steady = len(res) / max(secs - startup, 1e-9)
-            print(f"{w} worker(s): {len(res)} paths in {secs:.2f}s = {rate:.1f} paths/s "
-                  f"(~{steady:.1f} paths/s without the start-up); target {TARGET:.0f} paths/s is "
-                  f"{TARGET / steady:.1f}x away; 10,000 x 5 would take {50_000 / steady / 60:.0f} min")
+            full = startup + 50_000 / steady
+            verdict = "met" if full <= 600 else f"{full / 600:.1f}x away"
+            print(f"{w} worker(s): {len(res)} paths in {secs:.2f}s = {rate:.1f} paths/s with the start-up "
+                  f"(~{steady:.1f} paths/s without it); 10,000 x 5 paths would take ~{full / 60:.1f} min = "
+                  f"{50_000 / full:.0f} paths/s (target {TARGET:.0f} paths/s in 10 min: {verdict})")
         if not args.quick:
-            scaling = symbol_scaling(cfg)
-            base_ms = scaling[0][1]
-            print("one engine on more symbols (in-process): the per-batch cost barely grows with symbols")
-            for k, ms in scaling:
-                print(f"  {k:4d} symbols: {ms:6.1f} ms per run = {ms / (k / 20):5.1f} ms per 20 symbols "
-                      f"({base_ms / (ms / (k / 20)):.1f}x cheaper than a 20-symbol run; lockstep's ceiling)")
-            k = min(n, 25)
+            k = 2 * LOCKSTEP_PATHS
             buckets, phases, per_path = profile(cfg, k)
-            print(f"where a path's time goes (cProfile, in-process, {k} paths, {per_path:.0f} ms per profiled path):")
+            print(f"where a lockstep path's time goes (cProfile, in-process, {k} paths, {per_path:.1f} ms per "
+                  "profiled path):")
             for name, ms in phases:
-                print(f"  {name:<40} {ms:6.1f} ms")
+                print(f"  {name:<40} {ms:6.2f} ms")
             print("  own time by part:")
             for name, share in buckets:
                 print(f"  {name:<40} {share:6.1%}")
