@@ -214,23 +214,6 @@ class VolEstimator:
         """Per-bar market volatility of every book (NaN until ``min_bars`` returns)."""
         return np.array([self.market_sigma_of(b) for b in range(self.books)])
 
-    # the single-book names (status, tests)
-    @property
-    def market_var(self) -> float:
-        return self.market_vars[0]
-
-    @market_var.setter
-    def market_var(self, value: float) -> None:
-        self.market_vars[0] = value
-
-    @property
-    def market_count(self) -> int:
-        return self.market_counts[0]
-
-    @market_count.setter
-    def market_count(self, value: int) -> None:
-        self.market_counts[0] = value
-
 
 @dataclass(slots=True)
 class SizingResult:

@@ -71,7 +71,7 @@ def _vol(n: int, sigma: list[float], market: float) -> VolEstimator:
     v = VolEstimator(n, 60.0, 20)
     v.var[:] = np.square(sigma)
     v.count[:] = 100
-    v.market_var, v.market_count = market**2, 100
+    v.market_vars[0], v.market_counts[0] = market**2, 100
     return v
 
 
