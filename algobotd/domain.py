@@ -178,7 +178,9 @@ class BarBatch:
     ``valid[i]`` is False when symbol i did not report in this interval (stale);
     its OHLCV entries are then NaN and must not be fed to features.
     ``bid``/``ask`` are the quote at the end of the interval (NaN when unknown).
-    ``refs`` holds the reference series' closes (index, volatility index ...), not tradable.
+    ``refs`` holds the reference series' closes (index, volatility index ...), not tradable; in a
+    Monte Carlo lockstep batch (several paths as the books of one engine, algobotd/book.py) each
+    is a list with one close per book.
     ``news`` holds news items published during the interval.
     """
 
