@@ -6,12 +6,15 @@ strategy, after commissions and slippage, with buy-and-hold of the same universe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import math
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,18 @@ from algobotd.validate.metrics import summarize
 
 log = structlog.get_logger(__name__)
 
-# Rows per result-file flush. Larger flushes cost the writer thread less CPU (100k: ~25% less,
-# every statement has a fixed cost), but the backlog the engine may queue before waiting
-# (store.keep_up) is twice this, and at 100k the baseline case's peak memory rose by ~35 MiB.
-BACKTEST_FLUSH_ROWS = 50_000
+# Rows per result-file flush. Larger flushes cost the writer thread less CPU (100k vs 50k:
+# ~20% less, every statement has a fixed cost), which counts when the cores are shared. The
+# backlog the engine may queue before waiting (store.keep_up) is twice this; since the writer
+# keeps up (BACKTEST_SWITCH_INTERVAL) it rarely builds, and peak memory was the same as at 50k.
+BACKTEST_FLUSH_ROWS = 100_000
+
+# GIL switch interval while a backtest runs. DuckDB's Python client takes the GIL between
+# execution tasks (about every 2,048-row vector) to check for signals; the engine thread holds
+# the GIL almost all the time, so at the default 5 ms each of those hand-overs stalls the store
+# writer for up to 5 ms: a flush took ~5x its CPU time, the backlog filled and the engine
+# waited in keep_up (~1 s of a 3.3 s run). At 20 us the writer keeps up on the other core.
+BACKTEST_SWITCH_INTERVAL = 20e-6
 
 SUMMARY_KEYS = ("total_return", "sharpe", "max_drawdown", "trades", "turnover", "commission", "final_equity",
                 "buy_and_hold_return")
@@ -45,7 +56,31 @@ def _end_ns(end: str | None) -> int | None:
     return None if not end else _day_ns(dt.date.fromisoformat(end) + dt.timedelta(days=1))
 
 
+@contextlib.contextmanager
+def gil_switch_interval(seconds: float) -> Iterator[None]:
+    """Set ``sys.setswitchinterval`` for a block (it is process-wide), then restore it."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 async def run_backtest(
+    cfg: Config,
+    out: Path,
+    *,
+    bars: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    data: str | None = None,
+) -> dict[str, Any]:
+    with gil_switch_interval(BACKTEST_SWITCH_INTERVAL):
+        return await _run_backtest(cfg, out, bars=bars, start=start, end=end, data=data)
+
+
+async def _run_backtest(
     cfg: Config,
     out: Path,
     *,

@@ -18,7 +18,9 @@ Steps, each in its own process, one at a time:
 
 "load+run s" runs from the start of loading the file to the end of the run (config, file
 read, feed construction, warm-up, the run, and for ours the result file's final flush);
-module imports are timed apart ("import s"). symbol-bars/s = symbols * bars / load+run s
+module imports are timed apart ("import s"). "cpu s" is the process's CPU time over load+run:
+above load+run when the store writer thread ran beside the engine on another core, about equal
+when the machine was busy and gave the case one core. symbol-bars/s = symbols * bars / load+run s
 (the warm-up bars are not counted, although both sides read and process them).
 Peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss`` of the case's own process. Linux carries
 the parent's high-water mark into a child across fork/exec, so this parent imports only
@@ -47,6 +49,11 @@ FAST, SLOW = 10, 30
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -146,7 +153,7 @@ def case_backtrader(args: argparse.Namespace) -> None:
                     self.close(data=d)
                     self.exits += 1
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     con = duckdb.connect()
     df = con.execute(f"SELECT symbol, ts, open, high, low, close, volume FROM read_parquet('{args.data}')").df()
     con.close()
@@ -162,9 +169,9 @@ def case_backtrader(args: argparse.Namespace) -> None:
     del df, g, frame
     cerebro.addstrategy(SmaCross, fast=FAST, slow=SLOW, fraction=args.fraction)
     strat = cerebro.run()[0]
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     _emit({
-        "case": "backtrader", "seconds": seconds, "import_seconds": import_s, "import_rss_mib": import_mib,
+        "case": "backtrader", "seconds": seconds, "cpu_seconds": cpu, "import_seconds": import_s, "import_rss_mib": import_mib,
         "symbols": n_symbols, "bars": timestamps - args.warmup, "fills": strat.fills, "rejected": strat.rejected,
         "orders": strat.entries + strat.exits,
         "entries": strat.entries, "exits": strat.exits, "final_equity": cerebro.broker.getvalue(),
@@ -184,17 +191,17 @@ def case_ours(args: argparse.Namespace) -> None:
     model = ['model.kind="sma_cross"', f"model.fast={FAST}", f"model.slow={SLOW}"] if args.case == "sma" \
         else ['model.kind="baseline"']
     work = Path(args.work)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     cfg = load(None, [*model, f"feed.warmup_bars={args.warmup}"], state_dir=str(work / f"state-{args.case}"))
     result = asyncio.run(run_backtest(cfg, work / f"out-{args.case}.duckdb", bars=args.bars, data=args.data))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     peak = _peak_mib()
     import duckdb  # after the peak is taken: the sanity count below is not part of the case
 
     with duckdb.connect(str(work / f"out-{args.case}.duckdb"), read_only=True) as con:
         (orders,) = con.execute("SELECT count(*) FROM orders").fetchone()
     _emit({
-        "case": args.case, "seconds": seconds, "import_seconds": import_s, "import_rss_mib": import_mib,
+        "case": args.case, "seconds": seconds, "cpu_seconds": cpu, "import_seconds": import_s, "import_rss_mib": import_mib,
         "peak_rss_mib": peak, "symbols": result["symbols"], "bars": result["bars"], "fills": result["trades"],
         "orders": orders,
         "final_equity": result["final_equity"], "model": result["model_id"],
@@ -268,17 +275,17 @@ def _risk_report(args: argparse.Namespace) -> bool:
 
 def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     work = args.symbols * args.bars
-    head = ("case", "load+run s", "symbol-bars/s", "peak RSS MiB", "import s", "RSS@import MiB", "orders", "fills",
-            "model")
+    head = ("case", "load+run s", "symbol-bars/s", "cpu s", "peak RSS MiB", "import s", "RSS@import MiB", "orders",
+            "fills", "model")
     rows = []
     for case, r in results.items():
-        rows.append((case, f"{r['seconds']:.2f}", f"{work / r['seconds']:,.0f}", f"{r['peak_rss_mib']:.1f}",
-                     f"{r['import_seconds']:.2f}", f"{r['import_rss_mib']:.1f}", str(r["orders"]), str(r["fills"]),
-                     r["model"]))
+        rows.append((case, f"{r['seconds']:.2f}", f"{work / r['seconds']:,.0f}", f"{r['cpu_seconds']:.2f}",
+                     f"{r['peak_rss_mib']:.1f}", f"{r['import_seconds']:.2f}", f"{r['import_rss_mib']:.1f}",
+                     str(r["orders"]), str(r["fills"]), r["model"]))
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
     print()
     for row in (head, *rows):
-        cells = (c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        cells = (c.ljust(w) if i in (0, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
         print("  ".join(cells).rstrip())
     if results.get("backtrader", {}).get("rejected"):
         print(f"note: backtrader had {results['backtrader']['rejected']} orders rejected for margin "

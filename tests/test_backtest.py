@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import duckdb
 import pytest
 
-from algobotd.backtest import SUMMARY_KEYS, run_backtest
+from algobotd.backtest import SUMMARY_KEYS, gil_switch_interval, run_backtest
 from algobotd.config import ConfigError, load
 from tests.conftest import ROOT, algobotd_cmd
 from tests.daemon_proc import clean_env
@@ -53,8 +54,19 @@ async def test_accounting_reconciles_in_result_file(tmp_path) -> None:
 
 async def test_backtest_refuses_live_store(tmp_path) -> None:
     cfg = load(None, [], str(tmp_path))
+    before = sys.getswitchinterval()
     with pytest.raises(ConfigError, match="live store"):
         await run_backtest(cfg, tmp_path / "algobot.duckdb", bars=10)
+    assert sys.getswitchinterval() == before  # the backtest's GIL setting does not outlive it
+
+
+def test_gil_switch_interval_is_restored_even_on_error() -> None:
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError):
+        with gil_switch_interval(before / 10):
+            assert sys.getswitchinterval() == pytest.approx(before / 10)
+            raise RuntimeError("boom")
+    assert sys.getswitchinterval() == before
 
 
 def test_ensemble_backtest_without_a_champion_is_refused_before_any_work(tmp_path) -> None:

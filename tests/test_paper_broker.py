@@ -116,6 +116,9 @@ def test_market_buy_fills_at_next_open_plus_costs() -> None:
     (f,) = fills(events)
     half_spread_bps = 0.1 / 100.0 * 1e4  # 10 bps
     assert f.price == pytest.approx(101.0 * (1 + (half_spread_bps + 1.0) / 1e4))
+    # a plain float, not a numpy scalar from the quote arrays: the store writes a column of
+    # floats as one typed array, a mix of float types value by value
+    assert type(f.price) is float and type(f.commission) is float
     assert (f.qty, f.side, f.symbol, f.ts, f.exec_id) == (100, Side.BUY, "A", DAY0 + MINUTE, "o1-100")
     last = updates(events)[-1]
     assert (last.status, last.filled_qty) == (OrderStatus.FILLED, 100)

@@ -12,7 +12,7 @@ import pytest
 from algobotd.config import FeedConfig, ReplayConfig
 from algobotd.domain import NS_PER_SECOND, BarBatch
 from algobotd.feeds.base import ResumePoint
-from algobotd.feeds.replay import ReplayFeed
+from algobotd.feeds.replay import ReplayFeed, _in_file_order, _time_major_order
 
 T0 = 1_704_205_800 * NS_PER_SECOND  # 2024-01-02 14:30 UTC
 MIN = 60 * NS_PER_SECOND
@@ -203,3 +203,87 @@ async def test_replay_pacing_lower_bound(tmp_path: Path) -> None:
     got = [b async for b in feed.batches(None)]
     assert len(got) == 21
     assert time.perf_counter() - t0 >= 0.015
+
+
+async def test_time_major_file_with_duplicates_keeps_the_first(tmp_path: Path) -> None:
+    """A file already in (ts, symbol) order skips the sort; duplicates still resolve to the first row."""
+    good = sorted(clean_rows(8), key=lambda r: (r[1], r[0]))  # type: ignore[arg-type]
+    at = next(i for i, r in enumerate(good) if r[0] == "BBB" and r[1] == T0 + 2 * MIN)
+    second = ("BBB", T0 + 2 * MIN, 1.0, 1.0, 1.0, 1.0, 1.0)
+    rows = good[: at + 1] + [second] + good[at + 1:]  # the later copy right after the original
+    shuffled = list(rows)
+    np.random.default_rng(5).shuffle(shuffled)  # but keep the original before its copy
+    shuffled.remove(second)
+    shuffled.insert(shuffled.index(good[at]) + 1, second)
+    for name, file_rows in (("ordered", rows), ("shuffled", shuffled)):
+        feed = ReplayFeed(cfg(), str(write(tmp_path, file_rows, "parquet", "ns", name=name)))
+        assert feed.dropped == {"duplicate": 1}, name
+        got = [b async for b in feed.batches(None)]
+        assert [b.ts for b in got] == [T0 + k * MIN for k in range(8)]
+        check_against(got, good)
+
+
+def test_rows_back_in_file_order_and_sorted_time_major() -> None:
+    rng = np.random.default_rng(1)
+    n = 1000
+    rn = rng.permutation(n)
+    data = {"rn": rn, "x": rn * 2.0}  # each row's value follows its file position
+    back = _in_file_order(data)
+    assert back["rn"].tolist() == list(range(n)) and back["x"].tolist() == [2.0 * k for k in range(n)]
+    gaps = {"rn": np.array([7, 3, 12]), "x": np.array([7.0, 3.0, 12.0])}  # not 0..n-1: sorted instead
+    assert _in_file_order(gaps)["x"].tolist() == [3.0, 7.0, 12.0]
+    repeats = {"rn": np.array([2, 0, 0]), "x": np.array([2.0, 0.5, 0.25])}  # spans 0..n-1, not a permutation
+    assert _in_file_order(repeats)["x"].tolist() == [0.5, 0.25, 2.0]
+    ts = np.array([2, 1, 1, 2, 1])
+    col = np.array([0, 1, 0, 0, 1])
+    rn = np.arange(5)
+    # (ts, col, file row): (1,0,2) (1,1,1) (1,1,4) (2,0,0) (2,0,3)
+    assert _time_major_order(np.arange(5), ts, col, rn).tolist() == [2, 1, 4, 0, 3]
+    ordered = np.array([0, 2, 3])
+    assert _time_major_order(ordered, np.array([1, 0, 1, 1]), np.array([0, 9, 1, 1]), np.arange(4)).tolist() \
+        == [0, 2, 3]
+
+
+async def test_parquet_with_its_own_file_row_number_column(tmp_path: Path) -> None:
+    """A column named like DuckDB's row-number option must not clash with it (the file is read
+    through a temp table instead)."""
+    rows = clean_rows(6)
+    path = tmp_path / "extra.parquet"
+    con = duckdb.connect(":memory:")
+    con.execute("CREATE TABLE src (symbol VARCHAR, ts BIGINT, open DOUBLE, high DOUBLE, low DOUBLE, "
+                "close DOUBLE, volume DOUBLE)")
+    con.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(f"COPY (SELECT *, 7 AS file_row_number FROM src) TO '{path}' (FORMAT parquet)")
+    con.close()
+    feed = ReplayFeed(cfg(), str(path))
+    got = [b async for b in feed.batches(None)]
+    assert len(got) == 6 and feed.dropped == {}
+    check_against(got, rows)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+async def test_quotes_replayed_and_crossed_ones_dropped(tmp_path: Path, gap: bool) -> None:
+    """bid/ask columns ride along (a dense file takes the no-copy path, one with a gap the
+    scatter); a crossed or non-positive quote becomes no quote, the bar itself stays."""
+    rows = sorted(clean_rows(4), key=lambda r: (r[1], r[0]))  # type: ignore[arg-type]
+    if gap:
+        rows = [r for r in rows if not (r[0] == "CCC" and r[1] == T0 + 3 * MIN)]
+    quotes = {(r[0], r[1]): (r[5] - 0.01, r[5] + 0.01) for r in rows}
+    quotes[("AAA", T0 + MIN)] = (10.0, 9.0)  # crossed
+    quotes[("BBB", T0 + 2 * MIN)] = (0.0, 9.0)  # non-positive bid
+    path = tmp_path / f"quotes_{gap}.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE bars (symbol VARCHAR, ts BIGINT, open DOUBLE, high DOUBLE, low DOUBLE, "
+                "close DOUBLE, volume DOUBLE, bid DOUBLE, ask DOUBLE)")
+    con.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, *quotes[(r[0], r[1])]) for r in rows])
+    con.close()
+    feed = ReplayFeed(cfg(), str(path))
+    got = [b async for b in feed.batches(None)]
+    check_against(got, rows)
+    for b in got:
+        for i, s in enumerate(b.symbols):
+            q = quotes.get((s, b.ts))
+            if q is None or not (q[0] > 0 and q[1] >= q[0]):
+                assert np.isnan(b.bid[i]) and np.isnan(b.ask[i]), (s, b.ts)
+            else:
+                assert (b.bid[i], b.ask[i]) == q

@@ -178,6 +178,23 @@ def _fail_once(monkeypatch, table: str) -> dict[str, int]:
     return left
 
 
+async def test_malformed_rows_refused_when_added(tmp_path) -> None:
+    """A row of the wrong width or for an unknown table fails in add(), not in a flush that would
+    be retried forever; what was queued before is still written."""
+    w = StoreWriter(tmp_path / "s.duckdb", durable=False, flush_rows=10_000)
+    w.add("trades", ("x-1", "x", "AAA", "buy", 10, 1.25, 1.0, 1_700_000_002 * NS))
+    with pytest.raises(ValueError, match="trades: row of 7 fields"):
+        w.add("trades", ("x-2", "x", "AAA", "buy", 10, 1.25, 1.0))
+    with pytest.raises(ValueError, match="trade: row of 8 fields"):
+        w.add("trade", ("x-3", "x", "AAA", "buy", 10, 1.25, 1.0, 1_700_000_002 * NS))
+    with pytest.raises(ValueError, match="order update of 6 fields"):
+        w.update_order(("x", "filled", 10, 1.25, "", ""))
+    assert w.queued == 1
+    await w.close()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert con.execute("SELECT exec_id, qty, price FROM trades").fetchall() == [("x-1", 10, 1.25)]
+
+
 async def test_failed_flush_loses_nothing(tmp_path, monkeypatch) -> None:
     w = StoreWriter(tmp_path / "s.duckdb")
     left = _fail_once(monkeypatch, "trades")

@@ -210,9 +210,10 @@ class PaperBroker:
                 self._close(w, OrderStatus.EXPIRED, batch.ts, "day order expired")
 
     def _match(self, batch: BarBatch) -> None:
+        resting = self._resting
         # snapshot: the sink may submit or cancel orders while we emit fills
-        for w in list(self._resting.values()):
-            if w.req.client_order_id not in self._resting:
+        for w in list(resting.values()):
+            if w.req.client_order_id not in resting:
                 continue  # canceled by the sink during this batch
             i = self._locate(batch, w.req.symbol)
             if i is not None:
@@ -228,11 +229,14 @@ class PaperBroker:
         except ValueError:
             return None
 
+    # Per fill the scalar path below runs a few times per bar; numpy scalars are read once and
+    # turned into Python floats (same IEEE arithmetic, a fraction of the cost per operation).
+
     def _try_fill(self, w: _Working, batch: BarBatch, i: int) -> None:
         volume = float(batch.volume[i])
         if not batch.valid[i] or not volume > 0:
             return
-        qty = int(min(w.remaining, math.floor(self.config.participation * volume)))
+        qty = int(min(w.req.qty - w.filled, math.floor(self.config.participation * volume)))
         if qty <= 0:
             return
         price = self._fill_price(w.req, batch, i)
@@ -242,46 +246,38 @@ class PaperBroker:
 
     def _fill_price(self, req: OrderRequest, batch: BarBatch, i: int) -> float | None:
         """Execution price on bar ``i`` of ``batch``, or None when the order does not trade."""
-        o, h, lo = float(batch.open[i]), float(batch.high[i]), float(batch.low[i])
+        o = float(batch.open[i])
         if not (math.isfinite(o) and o > 0):
             return None
-        if req.type == OrderType.MARKET:
+        if req.type is OrderType.MARKET:
             cost = (self._half_spread_bps(i) + self.config.slippage_bps) / 1e4
-            return o * (1 + cost) if req.side == Side.BUY else o * (1 - cost)
+            return o * (1 + cost) if req.side is Side.BUY else o * (1 - cost)
         limit = float(req.limit_price)  # validated at submit
-        if req.side == Side.BUY:
-            return min(o, limit) if lo <= limit else None
-        return max(o, limit) if h >= limit else None
+        if req.side is Side.BUY:
+            return min(o, limit) if float(batch.low[i]) <= limit else None
+        return max(o, limit) if float(batch.high[i]) >= limit else None
 
     def _half_spread_bps(self, i: int) -> float:
         """Half the spread of the last quote known before the current bar, in bps of mid."""
         if i >= len(self._bid):
             return 0.0
-        bid, ask = self._bid[i], self._ask[i]
+        bid, ask = float(self._bid[i]), float(self._ask[i])
         if not (bid > 0 and ask >= bid):  # NaN fails these comparisons too
             return 0.0
         return (ask - bid) / (ask + bid) * 1e4  # (ask-bid)/2 over mid (ask+bid)/2
 
     def _execute(self, w: _Working, qty: int, price: float, ts: int) -> None:
         req = w.req
-        w.filled += qty
+        coid = req.client_order_id
+        filled = w.filled = w.filled + qty
         w.known_qty += qty
         w.known_notional += qty * price
         # cumulative filled qty strictly increases per order, so the id is unique and stable
         # across a restore (restored orders continue from their stored filled count)
-        fill = Fill(
-            exec_id=f"{req.client_order_id}-{w.filled}",
-            client_order_id=req.client_order_id,
-            symbol=req.symbol,
-            side=req.side,
-            qty=qty,
-            price=price,
-            commission=commission(self.config.commission, qty, price),
-            ts=ts,
-        )
-        self._emit(fill)
-        if w.remaining == 0:
-            self._resting.pop(req.client_order_id, None)
+        self._emit(Fill(exec_id=f"{coid}-{filled}", client_order_id=coid, symbol=req.symbol, side=req.side,
+                        qty=qty, price=price, commission=commission(self.config.commission, qty, price), ts=ts))
+        if filled == req.qty:
+            self._resting.pop(coid, None)
             self._close(w, OrderStatus.FILLED, ts, "")
         else:
             w.status = OrderStatus.PARTIALLY_FILLED

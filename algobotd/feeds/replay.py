@@ -15,7 +15,7 @@ upper-cased. ``SPY``/``VIX`` rows, when present, are also delivered in ``BarBatc
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import duckdb
@@ -115,23 +115,79 @@ def _load(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
         quotes = [c for c in _QUOTE_FIELDS if c in columns]
         q.update({c: _sql_ident(columns[c][0]) for c in quotes})
         prices = ", ".join(f"COALESCE(TRY_CAST({q[c]} AS DOUBLE), 'NaN'::DOUBLE) AS {c}" for c in (*_FIELDS, *quotes))
-        # One scan of the file into memory; rowid keeps file order so "first wins" on duplicates.
-        con.execute(f"CREATE TEMP TABLE raw AS SELECT upper(trim(CAST({q['symbol']} AS VARCHAR))) AS symbol, "
-                    f"{ts_sql} AS ts, {prices} FROM {src}")
-        names = [r[0] for r in con.execute("SELECT DISTINCT symbol FROM raw WHERE symbol IS NOT NULL "
-                                           "AND symbol <> '' ORDER BY symbol").fetchall()]
+        symbol = f"upper(trim(CAST({q['symbol']} AS VARCHAR)))"
+        # rn keeps file order so "first wins" on duplicates: a Parquet file numbers its rows, a
+        # DuckDB table has rowids, a CSV file is parsed once into a temp table that has them
+        if kind == "parquet" and "file_row_number" not in columns:
+            src, rn = f"read_parquet({_sql_str(str(p))}, file_row_number = true)", "file_row_number"
+        elif kind == "duckdb":
+            rn = "rowid"
+        else:
+            con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {src}")
+            src, rn = "raw", "rowid"
+        names = [r[0] for r in con.execute(f"SELECT DISTINCT {symbol} AS s FROM {src} WHERE s IS NOT NULL "
+                                           "AND s <> '' ORDER BY s").fetchall()]
+        # symbol ids by a hash join on the (few) names: a third of the cost of a dense_rank
+        # window, which sorts every row. Output order is free; rn carries the file order.
+        con.execute("CREATE TEMP TABLE names AS SELECT unnest(?::VARCHAR[]) AS name, "
+                    "CAST(generate_subscripts(?::VARCHAR[], 1) - 1 AS BIGINT) AS sid", [names, names])
         rows = con.execute(
-            "SELECT rowid AS rn, CASE WHEN symbol IS NULL OR symbol = '' THEN -1 "
-            "ELSE dense_rank() OVER (PARTITION BY symbol IS NULL OR symbol = '' ORDER BY symbol) - 1 END AS sid, "
-            "ts IS NULL AS ts_null, "
-            f"COALESCE(ts, 0) AS ts, {', '.join((*_FIELDS, *quotes))} FROM raw").fetchnumpy()
+            f"SELECT src.{rn} AS rn, COALESCE(names.sid, -1) AS sid, ({ts_sql}) IS NULL AS ts_null, "
+            f"COALESCE({ts_sql}, 0) AS ts, {prices} FROM {src} AS src LEFT JOIN names ON {symbol} = names.name"
+        ).fetchnumpy()
     except duckdb.Error as exc:
         raise ValueError(f"{path}: cannot read bars: {exc}") from exc
     finally:
         con.close()
-    data = {k: np.asarray(v) for k, v in rows.items()}
-    data["ts"] = _to_ns(data["ts"]) if needs_unit else data["ts"].astype(np.int64)
+    data = _in_file_order({k: np.asarray(v) for k, v in rows.items()})
+    data["ts"] = _to_ns(data["ts"]) if needs_unit else data["ts"].astype(np.int64, copy=False)
     return names, data
+
+
+def _in_file_order(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The join's rows back in file order (``rn``: row number or rowid, usually 0..n-1), so
+    that a time-major file needs no sort later and every gather from it reads memory in sequence."""
+    rn = data["rn"]
+    if rn.size < 2 or bool((rn[1:] > rn[:-1]).all()):
+        return data
+    where = np.full(rn.size, -1, dtype=np.int64)
+    if int(rn.min()) == 0 and int(rn.max()) == rn.size - 1:
+        where[rn] = np.arange(rn.size)  # a permutation of 0..n-1 is inverted without a sort
+    if bool((where < 0).any()):  # gaps (deleted rowids) or repeats: sort instead
+        where = np.argsort(rn, kind="stable")
+    return {k: v[where] for k, v in data.items()}
+
+
+def _time_major_order(idx: np.ndarray, ts: np.ndarray, col: np.ndarray, rn: np.ndarray) -> np.ndarray:
+    """``idx`` ordered by (ts, column, file row): the first of duplicate rows comes first.
+
+    Most files are written time-major already; checking that (one vectorised pass) is far
+    cheaper than the three-key lexsort every other file still gets.
+    """
+    t, c, r = ts[idx], col[idx], rn[idx]
+    ascending = (t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & ((c[1:] > c[:-1]) | ((c[1:] == c[:-1]) & (r[1:] > r[:-1]))))
+    if bool(ascending.all()):
+        return idx
+    return idx[np.lexsort((r, c, t))]
+
+
+def _matrix_builder(shape: tuple[int, int], order: np.ndarray, t_idx: np.ndarray, col_s: np.ndarray,
+                    n_rows: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Row values -> a ``[n_ts, n_columns]`` matrix, NaN where a symbol has no bar.
+
+    ``order`` sorts the kept rows by (ts, column). When they fill every cell once (a dense
+    file), the sorted rows are the matrix in row-major order: no NaN fill and no scatter, and
+    when nothing was dropped or moved not even a copy (the matrix is a view of the rows).
+    """
+    if len(order) != shape[0] * shape[1]:
+        def scatter(values: np.ndarray) -> np.ndarray:
+            m = np.full(shape, np.nan)
+            m[t_idx, col_s] = values[order]
+            return m
+        return scatter
+    if len(order) == n_rows and bool((order[1:] > order[:-1]).all()):  # order is 0..n-1
+        return lambda values: values.reshape(shape)
+    return lambda values: values[order].reshape(shape)
 
 
 class ReplayFeed:
@@ -166,12 +222,13 @@ class ReplayFeed:
             if ref in names and ref not in column_of:
                 column_of[ref] = len(column_of)
         remap = np.array([column_of.get(s, -1) for s in names] + [-1], dtype=np.int64)
-        sid = rows["sid"].astype(np.int64)
+        # copy=False: the columns are already of these types; a copy is another pass over fresh memory
+        sid = rows["sid"].astype(np.int64, copy=False)
         col = remap[np.where(sid >= 0, sid, len(names))]
         keep = (col >= 0) | (sid < 0)  # other symbols are simply not subscribed: not "dropped"
-        o, h, l, c, v = (rows[f].astype(np.float64) for f in _FIELDS)
+        o, h, l, c, v = (rows[f].astype(np.float64, copy=False) for f in _FIELDS)
         self._drop(keep, sid < 0, "bad_symbol")
-        self._drop(keep, rows["ts_null"].astype(bool), "bad_ts")
+        self._drop(keep, rows["ts_null"].astype(bool, copy=False), "bad_ts")
         with np.errstate(invalid="ignore"):
             self._drop(keep, ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(l) & np.isfinite(c) & np.isfinite(v)), "nan")
             self._drop(keep, (o <= 0) | (h <= 0) | (l <= 0) | (c <= 0), "non_positive_price")
@@ -182,32 +239,32 @@ class ReplayFeed:
         ts = rows["ts"]
         if len(column_of) > n:
             keep &= np.isin(ts, ts[keep & (col < n)]) | (col < n)
-        idx = np.nonzero(keep)[0]
-        order = idx[np.lexsort((rows["rn"][idx], col[idx], ts[idx]))]
+        order = _time_major_order(np.nonzero(keep)[0], ts, col, rows["rn"])
         ts_s, col_s = ts[order], col[order]
         dup = np.zeros(len(order), dtype=bool)
         dup[1:] = (ts_s[1:] == ts_s[:-1]) & (col_s[1:] == col_s[:-1])
         if dup.any():
             self.dropped["duplicate"] = self.dropped.get("duplicate", 0) + int(dup.sum())
             order, ts_s, col_s = order[~dup], ts_s[~dup], col_s[~dup]
-        self.timestamps, t_idx = np.unique(ts_s, return_inverse=True)
+        # ts_s is sorted: the distinct timestamps and each row's index without another sort
+        new_ts = np.ones(len(ts_s), dtype=bool)
+        new_ts[1:] = ts_s[1:] != ts_s[:-1]
+        self.timestamps = ts_s[new_ts]
+        t_idx = np.cumsum(new_ts) - 1
         shape = (len(self.timestamps), len(column_of))
-        self._m: dict[str, np.ndarray] = {}
-        for name, arr in zip(_FIELDS, (o, h, l, c, v)):
-            m = np.full(shape, np.nan)
-            m[t_idx, col_s] = arr[order]
-            self._m[name] = m
+        matrix = _matrix_builder(shape, order, t_idx, col_s, len(ts))
+        self._m: dict[str, np.ndarray] = {name: matrix(arr) for name, arr in zip(_FIELDS, (o, h, l, c, v))}
         for name in _QUOTE_FIELDS:
-            m = np.full(shape, np.nan)
-            if name in rows:
-                m[t_idx, col_s] = rows[name].astype(np.float64)[order]
-            self._m[name] = m
+            self._m[name] = matrix(rows[name].astype(np.float64, copy=False)) if name in rows else np.full(shape, np.nan)
         with np.errstate(invalid="ignore"):  # a crossed or non-positive quote is no quote
             bad = ~((self._m["bid"] > 0) & (self._m["ask"] >= self._m["bid"]))
         self._m["bid"][bad] = np.nan
         self._m["ask"][bad] = np.nan
-        self._valid = np.zeros(shape, dtype=bool)
-        self._valid[t_idx, col_s] = True
+        if len(order) == shape[0] * shape[1]:
+            self._valid = np.ones(shape, dtype=bool)
+        else:
+            self._valid = np.zeros(shape, dtype=bool)
+            self._valid[t_idx, col_s] = True
         self._ts_list: list[int] = self.timestamps.tolist()
         self._refs = [(r, column_of[r]) for r in REF_SYMBOLS if r in column_of]
 

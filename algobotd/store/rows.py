@@ -23,13 +23,13 @@ _ORDER_UPDATE_COLUMNS = ("client_order_id", "status", "filled_qty", "avg_fill_pr
 _ORDERS_UPDATED = tuple(COLUMNS["orders"].index(c) for c in _ORDER_UPDATE_COLUMNS[1:])  # where an update lands
 
 
-def _column(name: str, values: list[Any]) -> np.ndarray:
+def _column(name: str, values: Sequence[Any]) -> np.ndarray:
     if name in TIMESTAMP_COLUMNS:
         return np.array([_NAT if v is None else v for v in values], dtype=np.int64).view("datetime64[ns]")
     # DuckDB reads an object column value by value holding the GIL (which the engine thread
     # then waits for); a column of plain floats or ints goes in as a typed array instead, to
     # the same stored values (a NaN is NULL either way)
-    kinds = {type(v) for v in values}
+    kinds = set(map(type, values))
     if kinds == {float}:
         return np.array(values, dtype=np.float64)
     if kinds == {int}:
@@ -38,6 +38,14 @@ def _column(name: str, values: list[Any]) -> np.ndarray:
         except OverflowError:  # beyond int64: DuckDB decides from the Python ints
             pass
     return np.array(values, dtype=object)
+
+
+def _tuple_columns(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+    """Tuple rows -> one typed column per name. ``zip(*rows)`` transposes in C: this runs on the
+    writer thread holding the GIL, which the engine thread then waits for."""
+    if set(map(len, rows)) != {len(names)}:  # zip(*rows) would silently cut every row short
+        raise ValueError(f"rows of {len(names)} fields expected ({', '.join(names)})")
+    return {c: _column(c, values) for c, values in zip(names, zip(*rows))}
 
 
 def _fold_order_updates(new_orders: list[tuple[Any, ...]], updates: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
@@ -76,10 +84,13 @@ def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str])
     params: list[Any] = []
     relation: dict[str, Any] = {}
     counts = np.fromiter((b.n for b in blocks), dtype=np.int64, count=len(blocks))
+    # the hot path gives the same array columns for every block of a table: test each column
+    # against the few distinct sets, not against every block (hundreds per flush)
+    array_sets = {frozenset(b.columns) for b in blocks}
     for c in COLUMNS[table]:
-        if all(c in b.columns for b in blocks):
+        if all(c in s for s in array_sets):
             parts = [b.columns[c] for b in blocks]
-            if c == "symbol" and all(p.dtype.kind in "iu" for p in parts):
+            if c == "symbol" and {p.dtype.kind for p in parts} <= {"i", "u"}:
                 relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 exprs.append(f"list_extract(?::VARCHAR[], {c} + 1)")
                 params.append(list(symbol_names))
@@ -88,11 +99,11 @@ def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str])
                 names = np.array(symbol_names, dtype=object)
                 parts = [names[p] if p.dtype.kind in "iu" else p for p in parts]
             relation[c] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        elif all(c in b.constants for b in blocks):
+        elif not any(c in s for s in array_sets):  # a constant in every block (add_columns checked)
             values = [b.constants[c] for b in blocks]
             # timestamps always go through numpy (datetime64[ns]), exactly like array columns
             value = values[0]
-            if c not in TIMESTAMP_COLUMNS and all(v == value or (_is_nan(v) and _is_nan(value)) for v in values):
+            if c not in TIMESTAMP_COLUMNS and _all_same(values):
                 if _is_nan(value):
                     exprs.append("NULL::DOUBLE")  # as DuckDB reads a NaN from a numpy column
                 else:
@@ -105,6 +116,14 @@ def _merge_blocks(table: str, blocks: list[_Block], symbol_names: Sequence[str])
                                           np.repeat(_constant_column(c, [b.constants[c]]), b.n) for b in blocks])
         exprs.append(c)
     return ", ".join(exprs), params, relation
+
+
+def _all_same(values: list[Any]) -> bool:
+    """Every value equal to the first, a NaN equal to a NaN (``count`` checks identity first, in C)."""
+    value = values[0]
+    if values.count(value) == len(values):
+        return True
+    return all(v == value or (_is_nan(v) and _is_nan(value)) for v in values)
 
 
 def _is_nan(value: Any) -> bool:

@@ -2,9 +2,10 @@
 
 The hot path only appends rows to in-memory buffers (``add``/``add_columns``/``update_order``).
 Buffers are flushed as one transaction per flush on a dedicated thread (DuckDB releases
-the GIL, so inserts overlap with the engine), either when ``flush_rows`` rows are queued,
-every ``flush_seconds`` (live), or when the engine asks for a durability barrier
-(``await flush()``) before sending new orders to the broker.
+the GIL, so inserts overlap with the engine; it takes the GIL back between execution tasks,
+so a busy engine thread must hand it over quickly: see ``backtest.BACKTEST_SWITCH_INTERVAL``),
+either when ``flush_rows`` rows are queued, every ``flush_seconds`` (live), or when the
+engine asks for a durability barrier (``await flush()``) before sending new orders to the broker.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import structlog
 from algobotd.store.rows import (
     _ORDER_UPDATE_COLUMNS,
     _Block,
-    _column,
     _fold_order_updates,
     _merge_blocks,
+    _tuple_columns,
     _with_update,
 )
 from algobotd.store.schema import COLUMNS, KEYED_TABLES, migrate
@@ -35,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 BACKLOG_FLUSHES = 2
 _COLUMN_SETS = {table: frozenset(names) for table, names in COLUMNS.items()}
+_WIDTHS = {table: len(names) for table, names in COLUMNS.items()}
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -85,6 +87,8 @@ class StoreWriter:
     # --- hot path: enqueue only ---------------------------------------------------------------
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
+        if len(row) != _WIDTHS.get(table, -1):  # fail here, not in a flush retried forever
+            raise ValueError(f"{table}: row of {len(row)} fields, expected {list(COLUMNS.get(table, ()))}")
         self._rows[table].append(row)
         self._queued += 1
 
@@ -107,6 +111,8 @@ class StoreWriter:
 
     def update_order(self, row: tuple[Any, ...]) -> None:
         """Latest status of an order, in ``_ORDER_UPDATE_COLUMNS`` order; last one wins."""
+        if len(row) != len(_ORDER_UPDATE_COLUMNS):
+            raise ValueError(f"order update of {len(row)} fields, expected {list(_ORDER_UPDATE_COLUMNS)}")
         previous = self._order_updates.get(row[0])
         if previous is not None and not row[4] and previous[4]:
             row = (*row[:4], previous[4], *row[5:])  # keep the venue's id seen earlier in this flush
@@ -218,9 +224,7 @@ class StoreWriter:
                 blocks = list(cols.get(table, ()))
                 table_rows = rows.get(table)
                 if table_rows:
-                    names = COLUMNS[table]
-                    blocks.append(_Block(len(table_rows), {c: _column(c, [r[i] for r in table_rows])
-                                                           for i, c in enumerate(names)}, {}))
+                    blocks.append(_Block(len(table_rows), _tuple_columns(COLUMNS[table], table_rows), {}))
                 if blocks:  # one INSERT per table per flush: each statement costs ~1 ms
                     total = sum(b.n for b in blocks)
                     inserted = self._insert(con, table, (total, *_merge_blocks(table, blocks, symbol_names)))
@@ -228,7 +232,7 @@ class StoreWriter:
                     if table == "orders" and folded and inserted == total:
                         updates = {cid: u for cid, u in updates.items() if cid not in folded}
             if updates:
-                block = {c: _column(c, [r[i] for r in updates.values()]) for i, c in enumerate(_ORDER_UPDATE_COLUMNS)}
+                block = _tuple_columns(_ORDER_UPDATE_COLUMNS, list(updates.values()))
                 con.register("order_update_block", block)
                 con.execute(
                     """UPDATE orders SET status = u.status, filled_qty = u.filled_qty,
