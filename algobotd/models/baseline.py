@@ -192,13 +192,20 @@ class SmaCrossModel:
         leaving_fast = self.closes.ago(self.fast - 1)
         leaving_fast = np.where(leaving_fast == leaving_fast, leaving_fast, 0.0)
         cols, leaving_slow = self.closes.push(batch.close, valid)
-        c = batch.close[cols]
-        self.sum_fast[cols] += c - leaving_fast[cols]
-        self.sum_slow[cols] += c - np.where(leaving_slow == leaving_slow, leaving_slow, 0.0)
+        leaving_slow = np.where(leaving_slow == leaving_slow, leaving_slow, 0.0)
+        if cols is self.closes.all_columns:  # every symbol reported: whole-array ops, no gathers
+            c = batch.close
+            self.sum_fast += c - leaving_fast
+            self.sum_slow += c - leaving_slow
+        else:
+            c = batch.close[cols]
+            self.sum_fast[cols] += c - leaving_fast[cols]
+            self.sum_slow[cols] += c - leaving_slow
         ready = self.closes.count >= self.slow
-        with np.errstate(invalid="ignore", divide="ignore"):
-            score = (self.sum_fast / self.fast) / (self.sum_slow / self.slow) - 1.0
-        score = np.where(ready, score, np.nan)
+        # where= instead of np.errstate (a context manager costs more than the arithmetic here);
+        # not-ready symbols (an empty slow sum) stay NaN
+        score = np.divide(self.sum_fast / self.fast, self.sum_slow / self.slow, out=np.full(ready.shape, np.nan), where=ready)
+        score -= 1.0
         confidence = np.where(ready, 1.0, 0.0)
         return Prediction(score, confidence, ready, {self.model_id: 1.0})
 

@@ -79,8 +79,8 @@ class RiskLayer:
         ref = batch.refs.get(self.rcfg.market_ref) if self.rcfg.market_ref and batch.refs else None
         self.vol.update(batch.close, batch.valid, ref)
         quoted = (batch.bid > 0) & (batch.ask >= batch.bid)
-        self.quote_ts[:n][quoted] = data_ts
-        self.trade_ts[:n][batch.valid] = data_ts
+        np.copyto(self.quote_ts[:n], data_ts, where=quoted)
+        np.copyto(self.trade_ts[:n], data_ts, where=batch.valid)
         if np.count_nonzero(batch.valid):
             for breakers in self.book_breakers:
                 breakers.on_data(data_ts)
@@ -205,26 +205,22 @@ class RiskLayer:
         """The inputs behind each signal order (one row per order, numpy columns)."""
         if not orders:
             return
-        k = index
-        n = len(orders)
-        self.store.add_columns("sizing_decisions", {
-            "client_order_id": np.array([o.client_order_id for o in orders], dtype=object),
-            "ts": np.full(n, now, dtype=np.int64).view("datetime64[ns]"),
-            "symbol": np.array([o.symbol for o in orders], dtype=object),
+        k = index  # the orders' symbols, in order: their codes in the index (the store decodes them)
+        columns = {
+            "client_order_id": np.array([o.client_order_id for o in orders], dtype=object), "symbol": k,
             "score": pred.score[k], "confidence": pred.confidence[k], "win_rate": sizing.win_rate[k],
-            "payoff": sizing.payoff[k], "kelly_full": sizing.kelly_full[k],
-            "kelly_fraction": np.full(n, self.rcfg.kelly_fraction), "vol_ratio": sizing.vol_ratio[k],
-            "sigma_annual": sizing.sigma_annual[k], "weight": sizing.weight[k],
-            "budget_scale": self._per_order(sizing.scale, k), "equity": self._per_order(equity, k), "price": price[k],
-            "held_qty": held[k].astype(np.int64),
-            "target_qty": sizing.target[k].astype(np.int64),
-        })
-
-    def _per_order(self, value: float | np.ndarray, index: np.ndarray) -> np.ndarray:
-        """A per-book value (one float for a single book) for each order's symbol in ``index``."""
-        if isinstance(value, np.ndarray):
-            return value[index // self.book_size]
-        return np.full(len(index), value)
+            "payoff": sizing.payoff[k], "kelly_full": sizing.kelly_full[k], "vol_ratio": sizing.vol_ratio[k],
+            "sigma_annual": sizing.sigma_annual[k], "weight": sizing.weight[k], "price": price[k],
+            "held_qty": held[k].astype(np.int64), "target_qty": sizing.target[k].astype(np.int64),
+        }
+        constants: dict[str, Any] = {"ts": now, "kelly_fraction": self.rcfg.kelly_fraction}
+        # one value per batch, or (several books) one per book: per order then
+        for name, value in (("budget_scale", sizing.scale), ("equity", equity)):
+            if isinstance(value, np.ndarray):
+                columns[name] = value[k // self.book_size]
+            else:
+                constants[name] = value
+        self.store.add_columns("sizing_decisions", columns, constants)
 
     # --- status ------------------------------------------------------------------------------
 

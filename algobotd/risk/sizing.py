@@ -172,15 +172,21 @@ class VolEstimator:
         ok = valid & (close > 0)
         prev = self.prev[:n]
         has = ok & (prev > 0)
-        r = np.zeros(n)
-        np.divide(close, prev, out=r, where=has)
-        np.log(r, out=r, where=has)  # r stays 0 where there is no return
         lam = self.decay
         var = self.var[:n]
-        # full-array ufuncs with where=: cheaper than boolean fancy indexing at these sizes
-        np.copyto(var, lam * var + (1 - lam) * r * r, where=has)
-        self.count[:n] += has
-        np.copyto(prev, close, where=ok)
+        if np.count_nonzero(has) == n:  # every symbol has a return (the usual bar): no masks
+            r = np.log(close / prev)
+            var[...] = lam * var + (1 - lam) * r * r
+            self.count[:n] += 1
+            prev[...] = close
+        else:
+            r = np.zeros(n)
+            np.divide(close, prev, out=r, where=has)
+            np.log(r, out=r, where=has)  # r stays 0 where there is no return
+            # full-array ufuncs with where=: cheaper than boolean fancy indexing at these sizes
+            np.copyto(var, lam * var + (1 - lam) * r * r, where=has)
+            self.count[:n] += has
+            np.copyto(prev, close, where=ok)
         prices = (market_price,) if self.books == 1 else market_price or (None,) * self.books
         size = n // self.books
         mvar, mcount, mprev = self.market_vars, self.market_counts, self.market_prevs
