@@ -178,7 +178,7 @@ def main() -> None:
         print(f"Monte Carlo bench: 20 symbols x 252 daily bars (+{base.feed.warmup_bars} warm-up bars), "
               f"full strategy, model {base.model.kind}; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
-        m = 6 if args.quick else 2 * LOCKSTEP_PATHS
+        m = 6 if args.quick else LOCKSTEP_PATHS
         rounds = 1 if args.quick else 3
         run_chunk(cfg, [("bull", 0)], 1, 20, 252, 0)  # imports and caches out of the way
         if not ensemble:  # the ensemble never runs in lockstep: nothing to compare
@@ -205,7 +205,7 @@ def main() -> None:
                   f"(~{steady:.1f} paths/s without it); 10,000 x 5 paths would take ~{full / 60:.1f} min = "
                   f"{50_000 / full:.0f} paths/s (target {TARGET:.0f} paths/s in 10 min: {verdict})")
         if not args.quick:
-            k = 2 if ensemble else 2 * LOCKSTEP_PATHS
+            k = 2 if ensemble else LOCKSTEP_PATHS
             buckets, phases, per_path = profile(cfg, k)
             print(f"where a{'n ensemble' if ensemble else ' lockstep'} path's time goes (cProfile, in-process, {k} paths, {per_path:.1f} ms per "
                   "profiled path):")
