@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 _BAR_FIELDS = ("open", "high", "low", "close", "volume", "bid", "ask")
 FLATTEN_CANCEL_WAIT_SECONDS = 5.0
+PER_SYMBOL_MODELS = frozenset({"baseline", "sma_cross"})  # each symbol's score from its own bars only
 
 
 def order_seq_of(client_order_id: str) -> int:
@@ -79,6 +80,8 @@ class Engine(RiskHooks):  # RiskHooks: sizing, stops, breakers, pre-trade (algob
         if books > 1 and (len(symbols) % books or restored is not None):
             raise ValueError(f"{books} books need a fixed universe split in equal blocks and no restored state "
                              f"({len(symbols)} symbols)")
+        if books > 1 and cfg.model.kind not in PER_SYMBOL_MODELS:
+            raise ValueError(f"model.kind {cfg.model.kind!r} looks across symbols: it cannot serve several books")
         self.cfg = cfg
         self.symbols = symbols
         self._codes = np.arange(len(symbols), dtype=np.int32)  # symbol codes for the store's market rows

@@ -99,11 +99,15 @@ def test_a_halted_book_cancels_and_stops_only_its_own_orders(cfg) -> None:
     asyncio.run(go())
 
 
-def test_books_need_equal_blocks_of_a_fixed_universe(cfg) -> None:
+def test_books_need_equal_blocks_of_a_fixed_universe_and_a_per_symbol_model(cfg) -> None:
     index = SymbolIndex(("A.0", "B.0", "A.1"))
     clock = SimClock()
     with pytest.raises(ValueError, match="books"):
         Engine(cfg, index, make_broker(cfg, index, clock), PathStore(), clock, books=2)  # type: ignore[arg-type]
+    even = SymbolIndex(("A.0", "A.1"))
+    ensemble = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="ensemble"))
+    with pytest.raises(ValueError, match="looks across symbols"):
+        Engine(ensemble, even, make_broker(cfg, even, clock), PathStore(), clock, books=2)  # type: ignore[arg-type]
 
 
 def test_sizing_by_book_equals_each_book_sized_alone() -> None:
