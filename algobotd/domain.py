@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 
@@ -19,12 +20,18 @@ NS_PER_SECOND = 1_000_000_000
 
 
 class Side(enum.StrEnum):
-    BUY = "buy"
-    SELL = "sell"
+    # +1 buy, -1 sell: a plain member attribute, not a property, because every order and
+    # fill reads it several times (a property call costs ~5x an attribute read)
+    sign: int
 
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+    def __new__(cls, value: str, sign: int) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.sign = sign
+        return member
+
+    BUY = "buy", 1
+    SELL = "sell", -1
 
 
 class OrderType(enum.StrEnum):

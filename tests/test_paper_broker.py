@@ -215,6 +215,8 @@ def test_invalid_bar_fills_nothing() -> None:
         (order("r8", limit=NAN), "limit_price"),
         (OrderRequest("r9", "A", Side.BUY, 10, OrderType.MARKET, 5.0), "market order"),
         (order(""), "client_order_id"),
+        (OrderRequest("r10", "A", "short", 10), "unknown side"),  # type: ignore[arg-type]
+        (OrderRequest("r11", "A", Side.BUY, 10, tif="ioc"), "time in force"),  # type: ignore[arg-type]
     ],
 )
 def test_rejections_carry_a_reason(req: OrderRequest, reason: str) -> None:
@@ -224,6 +226,15 @@ def test_rejections_carry_a_reason(req: OrderRequest, reason: str) -> None:
     assert events == [update] and broker.open_orders() == []
     broker.on_batch(make_batch(DAY0 + MINUTE, SYMS, 100.0))
     assert fills(events) == []
+
+
+def test_numpy_integer_quantity_is_accepted_and_filled() -> None:
+    # any Integral that is not a bool is a quantity (the plain-int check is only the fast path)
+    broker, events, _ = make_broker()
+    update = broker.submit_one(OrderRequest("n1", "A", Side.BUY, np.int64(7)))  # type: ignore[arg-type]
+    assert update is not None and update.status == OrderStatus.ACCEPTED
+    broker.on_batch(make_batch(DAY0 + MINUTE, SYMS, 100.0))
+    assert [f.qty for f in fills(events)] == [7]
 
 
 def test_duplicate_client_order_id_never_fills_twice() -> None:

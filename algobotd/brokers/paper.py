@@ -43,6 +43,19 @@ IB_PER_SHARE = 0.005
 IB_MIN_PER_FILL = 1.00
 IB_MAX_FRACTION = 0.005  # of trade value
 
+# enum members read through their class cost ~0.1 us each (EnumType attribute lookup); the
+# per-order and per-fill paths below run tens of thousands of times in a backtest
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_DAY = TimeInForce.DAY
+_SIDES = tuple(Side)  # tuples: membership tests identity first, and bad input needs no hash
+_TIFS = tuple(TimeInForce)
+_ACCEPTED = OrderStatus.ACCEPTED
+_REJECTED = OrderStatus.REJECTED
+_FILLED = OrderStatus.FILLED
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+
 
 def commission(model: str, qty: int, price: float) -> float:
     """Commission in USD for one fill under ``model`` ("ib", "alpaca" or "none")."""
@@ -136,18 +149,17 @@ class PaperBroker:
         """Accept or reject one order; None (and no event) for an id seen before."""
         if not self._connected:
             raise BrokerError("disconnected", "paper broker: submit before connect()")
-        if req.client_order_id in self._seen:
+        coid = req.client_order_id
+        if coid in self._seen:
             return None
-        self._seen.add(req.client_order_id)
+        self._seen.add(coid)
         now = self._clock()
         problem = self._validate(req)
         if problem:
-            update = OrderUpdate(req.client_order_id, now, OrderStatus.REJECTED, reason=problem)
+            update = OrderUpdate(coid, now, _REJECTED, reason=problem)
         else:
-            day = (req.created_ts or now) // NS_PER_DAY
-            self._resting[req.client_order_id] = _Working(req, day)
-            update = OrderUpdate(req.client_order_id, now, OrderStatus.ACCEPTED,
-                                 broker_order_id=req.client_order_id)
+            self._resting[coid] = _Working(req, (req.created_ts or now) // NS_PER_DAY)
+            update = OrderUpdate(coid, now, _ACCEPTED, 0, 0.0, coid, "")
         self._emit(update)
         return update
 
@@ -155,19 +167,21 @@ class PaperBroker:
         """Empty string when the order is acceptable, else the rejection reason."""
         if not req.client_order_id:
             return "client_order_id is empty"
-        if isinstance(req.qty, bool) or not isinstance(req.qty, Integral) or req.qty <= 0:
+        qty = req.qty
+        # a plain int skips the (slow) Integral ABC check; bool is an Integral but no quantity
+        if not (type(qty) is int or (isinstance(qty, Integral) and not isinstance(qty, bool))) or qty <= 0:
             return f"qty must be a positive integer, got {req.qty!r}"
         if req.symbol not in self.symbols:
             return f"unknown symbol {req.symbol!r}"
-        if req.side not in (Side.BUY, Side.SELL):
+        if req.side not in _SIDES:
             return f"unknown side {req.side!r}"
-        if req.tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        if req.tif not in _TIFS:
             return f"unknown time in force {req.tif!r}"
-        if req.type == OrderType.LIMIT:
+        if req.type == _LIMIT:
             lp = req.limit_price
             if lp is None or not math.isfinite(lp) or lp <= 0:
                 return f"limit order needs a positive limit_price, got {lp!r}"
-        elif req.type == OrderType.MARKET:
+        elif req.type == _MARKET:
             if req.limit_price is not None:
                 return f"market order must not have a limit_price, got {req.limit_price!r}"
         else:
@@ -205,7 +219,7 @@ class PaperBroker:
         """DAY orders do not survive into a later UTC calendar day."""
         today = batch.ts // NS_PER_DAY
         for coid, w in list(self._resting.items()):
-            if w.req.tif == TimeInForce.DAY and today > w.day:
+            if w.req.tif == _DAY and today > w.day:
                 del self._resting[coid]
                 self._close(w, OrderStatus.EXPIRED, batch.ts, "day order expired")
 
@@ -249,11 +263,11 @@ class PaperBroker:
         o = float(batch.open[i])
         if not (math.isfinite(o) and o > 0):
             return None
-        if req.type is OrderType.MARKET:
+        if req.type is _MARKET:
             cost = (self._half_spread_bps(i) + self.config.slippage_bps) / 1e4
-            return o * (1 + cost) if req.side is Side.BUY else o * (1 - cost)
+            return o * (1 + cost) if req.side is _BUY else o * (1 - cost)
         limit = float(req.limit_price)  # validated at submit
-        if req.side is Side.BUY:
+        if req.side is _BUY:
             return min(o, limit) if float(batch.low[i]) <= limit else None
         return max(o, limit) if float(batch.high[i]) >= limit else None
 
@@ -274,14 +288,15 @@ class PaperBroker:
         w.known_notional += qty * price
         # cumulative filled qty strictly increases per order, so the id is unique and stable
         # across a restore (restored orders continue from their stored filled count)
-        self._emit(Fill(exec_id=f"{coid}-{filled}", client_order_id=coid, symbol=req.symbol, side=req.side,
-                        qty=qty, price=price, commission=commission(self.config.commission, qty, price), ts=ts))
+        # (positional: keyword arguments cost a frozen dataclass's __init__ noticeably more)
+        self._emit(Fill(f"{coid}-{filled}", coid, req.symbol, req.side, qty, price,
+                        commission(self.config.commission, qty, price), ts))
         if filled == req.qty:
             self._resting.pop(coid, None)
-            self._close(w, OrderStatus.FILLED, ts, "")
+            w.status = _FILLED
         else:
-            w.status = OrderStatus.PARTIALLY_FILLED
-            self._emit(self._update(w, ts, ""))
+            w.status = _PARTIALLY_FILLED
+        self._emit(self._update(w, ts, ""))
 
     def _remember_quotes(self, batch: BarBatch) -> None:
         """Keep the latest usable bid/ask per symbol (vectorised; the no-order hot path)."""
@@ -305,15 +320,9 @@ class PaperBroker:
 
     @staticmethod
     def _update(w: _Working, ts: int, reason: str) -> OrderUpdate:
-        return OrderUpdate(
-            client_order_id=w.req.client_order_id,
-            ts=ts,
-            status=w.status,
-            filled_qty=w.filled,
-            avg_fill_price=w.avg_price,
-            broker_order_id=w.req.client_order_id,
-            reason=reason,
-        )
+        coid = w.req.client_order_id
+        # (client_order_id, ts, status, filled_qty, avg_fill_price, broker_order_id, reason)
+        return OrderUpdate(coid, ts, w.status, w.filled, w.avg_price, coid, reason)
 
     def _emit(self, event: BrokerEvent) -> None:
         if self._sink is None:

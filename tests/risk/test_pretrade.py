@@ -40,6 +40,8 @@ def codes(cfg: RiskConfig, orders: list[OrderRequest], b: Book) -> list[str | No
     (order("AAA", 0, qty=0), book(), RiskConfig(), "bad_qty"),
     (order("AAA", 1, qty=1.5), book(), RiskConfig(), "bad_qty"),
     (order("AAA", 1, qty=True), book(), RiskConfig(), "bad_qty"),
+    (order("AAA", 1, qty=np.int64(10)), book(), RiskConfig(), None),  # any Integral but bool
+    (order("AAA", 1, qty=np.int64(0)), book(), RiskConfig(), "bad_qty"),
     (order("ZZZ", 10), book(), RiskConfig(), "unknown_symbol"),
     (order("BBB", 10), book(), RiskConfig(restricted_symbols=["BBB"]), "not_tradable"),
     (order("AAA", -10), book(), RiskConfig(), "short_not_allowed"),
@@ -101,6 +103,20 @@ def test_rate_limits_token_buckets_but_never_block_exits() -> None:
     approved, denied = p.check(exits, Book(later.now, later.state, np.array([0, 0, 5]), later.pending,
                                            later.last_price, later.quote_ts, later.trade_ts, later.equity))
     assert len(approved) == 3 and denied == []  # reduce-only: not rate limited
+
+
+def test_exits_use_free_tokens_but_never_overdraw() -> None:
+    # two tokens, three exits: all go out, the third takes nothing (the bucket stays at 0, not
+    # below), and an entry right after them waits for the refill
+    p = PreTrade(RiskConfig(orders_per_second=2.0, orders_per_minute=100.0), SYMS)
+    exits = [order("CCC", -1) for _ in range(3)]
+    approved, denied = p.check([*exits, order("AAA", 1)], book(position=(0, 0, 5)))
+    assert approved == exits and [d.code.value for d in denied] == ["rate_limit"]
+    assert p.per_second.tokens == 0.0
+    b = TokenBucket(2.0, 2.0)
+    for _ in range(3):
+        b.take_if_any(NOW)
+    assert b.tokens == 0.0 and b.available(NOW + NS_PER_SECOND // 2)
 
 
 def test_token_bucket_refills_with_the_clock() -> None:
