@@ -66,17 +66,15 @@ class TradeStats:
             setattr(self, name, _grown(getattr(self, name), n))
 
     def kelly_inputs(self, cfg: RiskConfig, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(win rate, average win, average loss, full Kelly) of the symbols in ``idx``: the numbers
-        ``shrunk_inputs`` and ``full_kelly`` give, from a cache (update the stats only via ``on_fill``)."""
+        """(win rate, average win, average loss, full Kelly) of the symbols in ``idx``, from a cache
+        refreshed with :func:`kelly_of` (update the stats only via ``on_fill``)."""
         n = len(self.wins)
         if self._kelly is None or self._kelly_cfg is not cfg or self._kelly.shape[1] != n:
-            p, avg_win, avg_loss = shrunk_inputs(self, n, cfg)
-            self._kelly, self._kelly_cfg = np.array((p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))), cfg
+            self._kelly, self._kelly_cfg = np.array([kelly_of(self, i, cfg) for i in range(n)]).reshape(n, 4).T.copy(), cfg
             self._stale.clear()
-        elif self._stale:
-            s = np.fromiter(self._stale, dtype=np.int64, count=len(self._stale))
-            p, avg_win, avg_loss = shrunk_inputs(self, n, cfg, s)
-            self._kelly[:, s] = (p, avg_win, avg_loss, full_kelly(p, avg_win, avg_loss))
+        elif self._stale:  # the symbols whose round trip closed since: a few per bar, scalar code
+            for i in self._stale:
+                self._kelly[:, i] = kelly_of(self, i, cfg)
             self._stale.clear()
         p, avg_win, avg_loss, kelly = self._kelly[:, idx]
         return p, avg_win, avg_loss, kelly
@@ -117,29 +115,41 @@ class TradeStats:
         self._avg[i] = 0.0
 
 
-def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig,
-                  idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(win rate, average win, average loss) per symbol (the first ``n``, or those in ``idx``), shrunk toward the prior."""
+def kelly_of(stats: TradeStats, i: int, cfg: RiskConfig) -> tuple[float, float, float, float]:
+    """(win rate, average win, average loss, full Kelly) of symbol ``i``, shrunk toward the prior.
+
+    Plain float arithmetic (IEEE, as numpy's): the cache refreshes one or two symbols per bar,
+    where a numpy call costs more than the whole formula."""
     k, p0 = cfg.prior_trades, cfg.prior_win_rate
-    pick = slice(0, n) if idx is None else idx
-    wins, losses = stats.wins[pick], stats.losses[pick]
+    wins, losses = float(stats.wins[i]), float(stats.losses[i])
     # denominators are 0 only with no prior weight and no history: fall back to the prior there
-    # (explicit where= instead of np.errstate, which costs more than the arithmetic at these sizes)
     n_all, n_win, n_loss = wins + losses + k, wins + k * p0, losses + k * (1 - p0)
-    p = np.divide(wins + k * p0, n_all, out=np.full(n_all.shape, p0), where=n_all > 0)
-    avg_win = np.divide(stats.win_sum[pick] + k * p0 * cfg.prior_avg_win, n_win,
-                        out=np.full(n_win.shape, cfg.prior_avg_win), where=n_win > 0)
-    avg_loss = np.divide(stats.loss_sum[pick] + k * (1 - p0) * cfg.prior_avg_loss, n_loss,
-                         out=np.full(n_loss.shape, cfg.prior_avg_loss), where=n_loss > 0)
-    return p, avg_win, avg_loss
+    p = (wins + k * p0) / n_all if n_all > 0 else p0
+    avg_win = (float(stats.win_sum[i]) + k * p0 * cfg.prior_avg_win) / n_win if n_win > 0 else cfg.prior_avg_win
+    avg_loss = ((float(stats.loss_sum[i]) + k * (1 - p0) * cfg.prior_avg_loss) / n_loss if n_loss > 0
+                else cfg.prior_avg_loss)
+    return p, avg_win, avg_loss, _full_kelly(p, avg_win, avg_loss)
+
+
+def _full_kelly(p: float, avg_win: float, avg_loss: float) -> float:
+    """f* = p − (1 − p)/b with payoff b = W/L, clipped to [0, 1]; no win ever -> 0, no loss ever -> p."""
+    if avg_loss > 0:
+        f = p - (1 - p) * avg_loss / avg_win if avg_win > 0 else 0.0
+    else:
+        f = p if avg_win > 0 else 0.0
+    return min(f, 1.0) if f > 0 else 0.0  # NaN -> 0 too
+
+
+def shrunk_inputs(stats: TradeStats, n: int, cfg: RiskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(win rate, average win, average loss) of the first ``n`` symbols (:func:`kelly_of`)."""
+    rows = np.array([kelly_of(stats, i, cfg)[:3] for i in range(n)]).reshape(n, 3)
+    return rows[:, 0], rows[:, 1], rows[:, 2]
 
 
 def full_kelly(p: np.ndarray, avg_win: np.ndarray, avg_loss: np.ndarray) -> np.ndarray:
-    """f* = p − (1 − p)/b with payoff b = W/L, clipped to [0, 1]; no win ever -> 0, no loss ever -> p."""
-    safe_win = np.where(avg_win > 0, avg_win, 1.0)
-    f = np.where(avg_loss > 0, np.where(avg_win > 0, p - (1 - p) * avg_loss / safe_win, 0.0),
-                 np.where(avg_win > 0, p, 0.0))
-    return np.where(f > 0, np.minimum(f, 1.0), 0.0)  # NaN -> 0 too
+    """:func:`_full_kelly` element by element."""
+    return np.array([_full_kelly(*x) for x in zip(np.ravel(p).tolist(), np.ravel(avg_win).tolist(),
+                                                   np.ravel(avg_loss).tolist())]).reshape(np.shape(p))
 
 
 class VolEstimator:
