@@ -77,18 +77,11 @@ async def run_backtest(
     data: str | None = None,
 ) -> dict[str, Any]:
     with gil_switch_interval(BACKTEST_SWITCH_INTERVAL):
-        return await _run_backtest(cfg, out, bars=bars, start=start, end=end, data=data)
+        return await _run_backtest(cfg, out, bars, start, end, data)
 
 
-async def _run_backtest(
-    cfg: Config,
-    out: Path,
-    *,
-    bars: int | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    data: str | None = None,
-) -> dict[str, Any]:
+async def _run_backtest(cfg: Config, out: Path, bars: int | None, start: str | None, end: str | None,
+                        data: str | None) -> dict[str, Any]:
     if start:
         cfg = dataclasses.replace(cfg, feed=dataclasses.replace(cfg.feed, sim=dataclasses.replace(cfg.feed.sim, start=start)))
     cfg = dataclasses.replace(
